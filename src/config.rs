@@ -1,0 +1,276 @@
+//! The plugin configuration JSON, exactly as users write it (in `envoy.yaml`,
+//! Istio's `WasmPlugin.pluginConfig` or any proxy-wasm host). These types only
+//! describe the document; [`crate::policy::Policy::from_config`] checks it and
+//! compiles it into what the filter runs.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The whole plugin configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Token issuers, by a name that rules refer to.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Ordered rules; the first whose `match` fits the request decides.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// What happens to a request that matches no rule: `deny` (default) or `allow`.
+    #[serde(default)]
+    pub unmatched: Unmatched,
+    /// `enforce` (default) answers denials; `report` only reports them to the
+    /// upstream in a header and in the stats, and lets the request through.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The `realm` of the `WWW-Authenticate` challenge. Default `api`.
+    #[serde(default)]
+    pub realm: Option<String>,
+    /// Header that carries the would-be decision upstream in report mode.
+    /// Default `x-jwt-policy-decision`.
+    #[serde(default)]
+    pub decision_header: Option<String>,
+    /// Per-VM cache of verified tokens.
+    #[serde(default)]
+    pub token_cache: Option<TokenCacheConfig>,
+    /// Verify RS256/384/512 and ES256/384 signatures with the host's native
+    /// crypto (Envoy's BoringSSL) when it offers it and passes a self-test.
+    /// False keeps every check on the pure-Rust verifier. Default true.
+    #[serde(default)]
+    pub use_host_crypto: Option<bool>,
+    /// Size limits applied before any parsing.
+    #[serde(default)]
+    pub limits: Option<LimitsConfig>,
+}
+
+/// One token issuer and how its tokens are validated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Exact value the `iss` claim must have.
+    pub issuer: String,
+    /// Accepted audiences: `aud` (string or array) must hold one of them; a
+    /// token without `aud` passes when its `client_id` is one of them (Cognito
+    /// access tokens). Empty or absent: audience not checked.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// When set, the `token_use` claim must equal it (`access` for Cognito
+    /// access tokens, `id` for ID tokens).
+    #[serde(default)]
+    pub token_use: Option<String>,
+    /// Allowed `alg` values. Default: every asymmetric algorithm.
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
+    /// Keys inline: a JWKS as a JSON object or as a string holding one.
+    #[serde(default)]
+    pub local_jwks: Option<Value>,
+    /// Keys fetched from the issuer's JWKS URL through an Envoy cluster.
+    #[serde(default)]
+    pub remote_jwks: Option<RemoteJwksConfig>,
+    /// Base64 of the shared secret for HS256/384/512. Required when, and only
+    /// allowed when, `algorithms` names an HS algorithm.
+    #[serde(default)]
+    pub shared_secret_base64: Option<String>,
+    /// Tolerance in seconds for `exp`, `nbf` and `iat`. Default 60.
+    #[serde(default)]
+    pub clock_skew_s: Option<u64>,
+    /// Refuse ECDSA signatures whose `s` is in the upper half of the group
+    /// order (their malleable twin). Only for signers that normalise `s`;
+    /// most do not. Default false.
+    #[serde(default)]
+    pub require_low_s: Option<bool>,
+    /// Whether a token without `exp` is refused. Default true.
+    #[serde(default)]
+    pub require_exp: Option<bool>,
+    /// Headers the token may come in. Default: `authorization` with prefix
+    /// `Bearer ` (scheme case-insensitive), unless `from_params` or
+    /// `from_cookies` is given.
+    #[serde(default)]
+    pub from_headers: Option<Vec<HeaderLocationConfig>>,
+    /// Query parameters the token may come in.
+    #[serde(default)]
+    pub from_params: Vec<String>,
+    /// Cookies the token may come in.
+    #[serde(default)]
+    pub from_cookies: Vec<String>,
+    /// Claims every token of this provider must carry (failures are 401).
+    #[serde(default)]
+    pub claims: Vec<ClaimConfig>,
+    /// Claims copied into request headers for the upstream.
+    #[serde(default)]
+    pub claims_to_headers: Vec<ClaimToHeaderConfig>,
+    /// Whether the token is passed on to the upstream. Default true.
+    #[serde(default)]
+    pub forward_token: Option<bool>,
+}
+
+/// A header that may carry the token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderLocationConfig {
+    /// Header name (case-insensitive).
+    pub name: String,
+    /// Text before the token, e.g. `Bearer ` (compared case-insensitively).
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+/// A claim check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimConfig {
+    /// Claim name, or a dotted path into nested objects (`a.b.c`). A
+    /// top-level claim whose name contains dots is found by its full name.
+    pub claim: String,
+    /// Accepted values (strings, numbers or booleans). The claim passes when
+    /// it equals one, or is an array holding one.
+    pub one_of: Vec<Value>,
+    /// When false, a token without the claim passes. Default true.
+    #[serde(default)]
+    pub required: Option<bool>,
+}
+
+/// A claim copied into a request header.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimToHeaderConfig {
+    /// Claim name or dotted path.
+    pub claim: String,
+    /// Request header to set. Any copy sent by the client is removed first,
+    /// on every request.
+    pub header: String,
+}
+
+/// Where and how to fetch a provider's JWKS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteJwksConfig {
+    /// The Envoy cluster the fetch goes through.
+    pub cluster: String,
+    /// The JWKS URL; `:authority` and `:path` of the fetch come from it.
+    pub uri: String,
+    /// Fetch timeout, and how long a request may wait for keys. Default 5000.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// How long fetched keys are fresh. Default 3600.
+    #[serde(default)]
+    pub cache_ttl_s: Option<u64>,
+    /// How long past expiry the last good keys keep serving while fetches
+    /// fail. Default 86400.
+    #[serde(default)]
+    pub max_stale_s: Option<u64>,
+    /// Minimum time between refetches caused by an unknown `kid`, and the
+    /// ceiling of the retry back-off. Default 30.
+    #[serde(default)]
+    pub refetch_cooldown_s: Option<u64>,
+}
+
+/// One policy rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Which requests the rule applies to; every given condition must hold.
+    #[serde(rename = "match")]
+    pub match_: MatchConfig,
+    /// No token needed; a token that is present is ignored.
+    #[serde(default)]
+    pub allow_anonymous: bool,
+    /// What a token must satisfy. Required unless `allow_anonymous`.
+    #[serde(default)]
+    pub requires: Option<RequiresConfig>,
+    /// Overrides the top-level `mode` for this rule.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// A name for logs and stats. Default: the rule's index.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Request conditions of a rule.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    /// Exact path, without the query string.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Path prefix (plain string prefix, like Envoy's route `prefix`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Envoy route name (`xds.route_name`).
+    #[serde(default)]
+    pub route: Option<String>,
+    /// HTTP methods; absent means any.
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+}
+
+/// What a rule needs from the token.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RequiresConfig {
+    /// The provider whose tokens are accepted. May be omitted when exactly
+    /// one provider is configured.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The token must hold at least one of these scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The token must hold every one of these scopes.
+    #[serde(default)]
+    pub all_scopes: Vec<String>,
+    /// Authorization claims; failures are 403.
+    #[serde(default)]
+    pub claims: Vec<ClaimConfig>,
+}
+
+/// What to do with requests no rule matches.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    #[default]
+    Deny,
+    Allow,
+}
+
+/// Enforce decisions, or only report them.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Report,
+}
+
+/// The verified-token cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCacheConfig {
+    /// Entries per VM; 0 turns the cache off. Default 1000.
+    #[serde(default)]
+    pub max_entries: Option<usize>,
+    /// Upper bound on the bytes the cached entries hold. Default 4 MiB.
+    #[serde(default)]
+    pub max_bytes: Option<usize>,
+}
+
+/// Size limits.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Longest accepted token in bytes. Default 8192.
+    #[serde(default)]
+    pub max_token_bytes: Option<usize>,
+    /// Longest decoded JOSE header in bytes. Default 1024.
+    #[serde(default)]
+    pub max_header_bytes: Option<usize>,
+    /// Deepest JSON nesting in header and claims. Default 16.
+    #[serde(default)]
+    pub max_json_depth: Option<usize>,
+    /// Largest JWKS document in bytes. Default 262144.
+    #[serde(default)]
+    pub max_jwks_bytes: Option<usize>,
+    /// Most keys in one JWKS. Default 64.
+    #[serde(default)]
+    pub max_jwks_keys: Option<usize>,
+}

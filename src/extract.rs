@@ -1,0 +1,389 @@
+//! Finding the token in a request: configured headers (with a scheme
+//! prefix, `Bearer ` by default), query parameters and cookies.
+//!
+//! RFC 6750 §2: a client uses one method per request. A token found in two
+//! places, twice in one place, or in a header Envoy merged from several
+//! (`Bearer a,Bearer b`) is refused as an invalid request rather than
+//! guessing which one counts.
+
+use crate::request::RequestView;
+
+/// A place a provider's token may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenLocation {
+    /// Lower-case header name and an optional prefix (compared ASCII
+    /// case-insensitively; spaces after it are skipped).
+    Header {
+        name: String,
+        prefix: Option<String>,
+    },
+    Param(String),
+    Cookie(String),
+}
+
+impl TokenLocation {
+    /// `Authorization: Bearer <token>`.
+    pub fn bearer() -> TokenLocation {
+        TokenLocation::Header {
+            name: "authorization".into(),
+            prefix: Some("Bearer ".into()),
+        }
+    }
+}
+
+/// Where a token was found, so it can be removed when not forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSite {
+    Header(String),
+    Param(String),
+    Cookie(String),
+}
+
+/// The result of looking for a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extraction {
+    Absent,
+    Found {
+        token: String,
+        site: TokenSite,
+    },
+    /// More than one token, or one location used twice.
+    Multiple,
+    /// A location holds something that cannot be a token (not ASCII, empty).
+    Unreadable(&'static str),
+}
+
+/// Looks for the token in every location; see the module documentation.
+pub fn extract(locations: &[TokenLocation], req: &mut dyn RequestView) -> Extraction {
+    let mut found: Option<(Vec<u8>, TokenSite)> = None;
+    for location in locations {
+        let hit = match location {
+            TokenLocation::Header { name, prefix } => match req.header(name) {
+                None => continue,
+                Some(value) => match strip_prefix(&value, prefix.as_deref()) {
+                    None => continue,
+                    Some(token) => {
+                        if token.contains(&b',') {
+                            // Envoy joins repeated headers with commas;
+                            // base64url never contains one.
+                            return Extraction::Multiple;
+                        }
+                        (token.to_vec(), TokenSite::Header(name.clone()))
+                    }
+                },
+            },
+            TokenLocation::Param(name) => {
+                let Some(target) = req.path() else { continue };
+                match single(query_values(&target, name)) {
+                    Ok(None) => continue,
+                    Ok(Some(v)) => (v, TokenSite::Param(name.clone())),
+                    Err(()) => return Extraction::Multiple,
+                }
+            }
+            TokenLocation::Cookie(name) => {
+                let Some(header) = req.header("cookie") else {
+                    continue;
+                };
+                match single(cookie_values(&header, name)) {
+                    Ok(None) => continue,
+                    Ok(Some(v)) => (v, TokenSite::Cookie(name.clone())),
+                    Err(()) => return Extraction::Multiple,
+                }
+            }
+        };
+        if found.is_some() {
+            return Extraction::Multiple;
+        }
+        found = Some(hit);
+    }
+    match found {
+        None => Extraction::Absent,
+        Some((bytes, site)) => {
+            if bytes.is_empty() {
+                return Extraction::Unreadable("empty token");
+            }
+            match String::from_utf8(bytes) {
+                Ok(token) if token.is_ascii() => Extraction::Found { token, site },
+                _ => Extraction::Unreadable("token is not ASCII"),
+            }
+        }
+    }
+}
+
+fn single(mut values: impl Iterator<Item = Vec<u8>>) -> Result<Option<Vec<u8>>, ()> {
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => Ok(Some(v)),
+        (Some(_), Some(_)) => Err(()),
+    }
+}
+
+fn strip_prefix<'v>(value: &'v [u8], prefix: Option<&str>) -> Option<&'v [u8]> {
+    let value = trim(value);
+    let rest = match prefix {
+        None => value,
+        Some(prefix) => {
+            let p = prefix.trim_end().as_bytes();
+            let head = value.get(..p.len())?;
+            if !head.eq_ignore_ascii_case(p) {
+                return None;
+            }
+            let rest = value.get(p.len()..)?;
+            // "Bearer" must be followed by a space (or be the whole value,
+            // which leaves an empty token), not "Bearerxyz".
+            if prefix.ends_with(' ') && !rest.is_empty() && !rest.starts_with(b" ") {
+                return None;
+            }
+            rest
+        }
+    };
+    Some(trim(value_without_leading_spaces(rest)))
+}
+
+fn value_without_leading_spaces(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| *b != b' ' && *b != b'\t')
+        .unwrap_or(v.len());
+    v.get(start..).unwrap_or_default()
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    v.trim_ascii()
+}
+
+/// Values of query parameter `name` in a request target, percent-decoded.
+pub fn query_values<'t>(target: &'t [u8], name: &'t str) -> impl Iterator<Item = Vec<u8>> + 't {
+    let query = target
+        .iter()
+        .position(|b| *b == b'?')
+        .and_then(|i| target.get(i.saturating_add(1)..))
+        .unwrap_or_default();
+    let query = query.split(|b| *b == b'#').next().unwrap_or_default();
+    query.split(|b| *b == b'&').filter_map(move |pair| {
+        let (k, v) = split_once(pair, b'=');
+        (percent_decode(k) == name.as_bytes()).then(|| percent_decode(v))
+    })
+}
+
+/// The request target with every `name` parameter removed.
+pub fn remove_query_param(target: &[u8], name: &str) -> Vec<u8> {
+    let Some(q) = target.iter().position(|b| *b == b'?') else {
+        return target.to_vec();
+    };
+    let (path, rest) = target.split_at(q);
+    let rest = rest.get(1..).unwrap_or_default();
+    let (query, fragment) = match rest.iter().position(|b| *b == b'#') {
+        Some(f) => rest.split_at(f),
+        None => (rest, &b""[..]),
+    };
+    let kept: Vec<&[u8]> = query
+        .split(|b| *b == b'&')
+        .filter(|pair| {
+            !pair.is_empty() && percent_decode(split_once(pair, b'=').0) != name.as_bytes()
+        })
+        .collect();
+    let mut out = path.to_vec();
+    if !kept.is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(&kept.join(&b'&'));
+    }
+    out.extend_from_slice(fragment);
+    out
+}
+
+/// Values of cookie `name` in a `Cookie` header.
+pub fn cookie_values<'h>(header: &'h [u8], name: &'h str) -> impl Iterator<Item = Vec<u8>> + 'h {
+    header.split(|b| *b == b';').filter_map(move |pair| {
+        let (k, v) = split_once(trim(pair), b'=');
+        (trim(k) == name.as_bytes()).then(|| {
+            let v = trim(v);
+            let v = v
+                .strip_prefix(b"\"")
+                .and_then(|x| x.strip_suffix(b"\""))
+                .unwrap_or(v);
+            v.to_vec()
+        })
+    })
+}
+
+/// The `Cookie` header with every `name` cookie removed; `None` when
+/// nothing is left.
+pub fn remove_cookie(header: &[u8], name: &str) -> Option<Vec<u8>> {
+    let kept: Vec<&[u8]> = header
+        .split(|b| *b == b';')
+        .map(trim)
+        .filter(|pair| !pair.is_empty() && trim(split_once(pair, b'=').0) != name.as_bytes())
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(&b"; "[..]))
+}
+
+fn split_once(s: &[u8], sep: u8) -> (&[u8], &[u8]) {
+    match s.iter().position(|b| *b == sep) {
+        Some(i) => (
+            s.get(..i).unwrap_or_default(),
+            s.get(i.saturating_add(1)..).unwrap_or_default(),
+        ),
+        None => (s, &[]),
+    }
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    fn hex(b: u8) -> Option<u8> {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0usize;
+    while let Some(&b) = s.get(i) {
+        let escaped = (b == b'%')
+            .then(|| {
+                let hi = hex(*s.get(i.saturating_add(1))?)?;
+                let lo = hex(*s.get(i.saturating_add(2))?)?;
+                Some(hi.wrapping_shl(4) | lo)
+            })
+            .flatten();
+        match escaped {
+            Some(c) => {
+                out.push(c);
+                i = i.saturating_add(3);
+            }
+            None => {
+                out.push(if b == b'+' { b' ' } else { b });
+                i = i.saturating_add(1);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::tests::FakeRequest;
+
+    fn run(locations: &[TokenLocation], req: FakeRequest) -> Extraction {
+        let mut req = req;
+        extract(locations, &mut req)
+    }
+
+    fn found(token: &str, site: TokenSite) -> Extraction {
+        Extraction::Found {
+            token: token.into(),
+            site,
+        }
+    }
+
+    fn auth() -> TokenSite {
+        TokenSite::Header("authorization".into())
+    }
+
+    #[test]
+    fn bearer_header() {
+        let b = [TokenLocation::bearer()];
+        let req = |v: &[u8]| FakeRequest::get("/").with_header("authorization", v);
+        assert_eq!(
+            run(&b, req(b"Bearer abc.def.ghi")),
+            found("abc.def.ghi", auth())
+        );
+        assert_eq!(run(&b, req(b"bearer abc")), found("abc", auth()));
+        assert_eq!(run(&b, req(b"BEARER    abc  ")), found("abc", auth()));
+        assert_eq!(run(&b, req(b"Basic dXNlcjpwYXNz")), Extraction::Absent);
+        assert_eq!(run(&b, req(b"Bearerabc")), Extraction::Absent);
+        assert_eq!(
+            run(&b, req(b"Bearer")),
+            Extraction::Unreadable("empty token")
+        );
+        assert_eq!(
+            run(&b, req(b"Bearer ")),
+            Extraction::Unreadable("empty token")
+        );
+        assert_eq!(
+            run(&b, req(b"Bearer a\xffb")),
+            Extraction::Unreadable("token is not ASCII")
+        );
+        assert_eq!(run(&b, req(b"Bearer a,Bearer b")), Extraction::Multiple);
+        assert_eq!(run(&b, FakeRequest::get("/")), Extraction::Absent);
+    }
+
+    #[test]
+    fn params_and_cookies() {
+        let locs = [
+            TokenLocation::bearer(),
+            TokenLocation::Param("access_token".into()),
+            TokenLocation::Cookie("session_token".into()),
+        ];
+        assert_eq!(
+            run(&locs, FakeRequest::get("/x?a=1&access_token=t%2Eu&b")),
+            found("t.u", TokenSite::Param("access_token".into()))
+        );
+        assert_eq!(
+            run(&locs, FakeRequest::get("/x?access_token=a&access_token=b")),
+            Extraction::Multiple
+        );
+        assert_eq!(
+            run(
+                &locs,
+                FakeRequest::get("/").with_header("cookie", b"a=1; session_token=tok; b=2")
+            ),
+            found("tok", TokenSite::Cookie("session_token".into()))
+        );
+        assert_eq!(
+            run(
+                &locs,
+                FakeRequest::get("/").with_header("cookie", b"session_token=\"q\"")
+            ),
+            found("q", TokenSite::Cookie("session_token".into()))
+        );
+        assert_eq!(
+            run(
+                &locs,
+                FakeRequest::get("/").with_header("cookie", b"session_token=a;session_token=b")
+            ),
+            Extraction::Multiple
+        );
+        assert_eq!(
+            run(
+                &locs,
+                FakeRequest::get("/?access_token=a").with_header("authorization", b"Bearer b")
+            ),
+            Extraction::Multiple
+        );
+        assert_eq!(
+            run(&locs, FakeRequest::get("/?other=1")),
+            Extraction::Absent
+        );
+    }
+
+    #[test]
+    fn header_without_prefix() {
+        let locs = [TokenLocation::Header {
+            name: "x-jwt".into(),
+            prefix: None,
+        }];
+        assert_eq!(
+            run(&locs, FakeRequest::get("/").with_header("x-jwt", b" tok ")),
+            found("tok", TokenSite::Header("x-jwt".into()))
+        );
+    }
+
+    #[test]
+    fn removes_params_and_cookies() {
+        assert_eq!(
+            remove_query_param(b"/x?a=1&access_token=t&b=2", "access_token"),
+            b"/x?a=1&b=2"
+        );
+        assert_eq!(
+            remove_query_param(b"/x?access_token=t", "access_token"),
+            b"/x"
+        );
+        assert_eq!(
+            remove_query_param(b"/x?access_token=t#f", "access_token"),
+            b"/x#f"
+        );
+        assert_eq!(remove_query_param(b"/x", "access_token"), b"/x");
+        assert_eq!(remove_cookie(b"a=1; s=t; b=2", "s").unwrap(), b"a=1; b=2");
+        assert_eq!(remove_cookie(b"s=t", "s"), None);
+    }
+}

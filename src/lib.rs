@@ -1,0 +1,73 @@
+//! jwt-policy: an API manager's JWT validation policy (AWS Cognito access
+//! tokens first) as a proxy-wasm HTTP filter for Envoy and Istio.
+//!
+//! The crate is a host-independent core, unit-tested natively, and a thin
+//! proxy-wasm layer ([`filter`], wasm32 only) that moves bytes between the
+//! host and the core:
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`config`] | the plugin configuration JSON as written |
+//! | [`policy`] | the configuration checked and compiled |
+//! | [`rules`] | which rule a request falls under |
+//! | [`extract`] | where the token is in a request |
+//! | [`token`] | strict parsing of a compact JWS / JWT |
+//! | [`jwks`] | JSON Web Key Sets and key selection |
+//! | [`signature`] | signature checks: shape, pure-Rust, host seam |
+//! | [`claims`] | time, issuer, audience, claims and scopes |
+//! | [`engine`] | the decision for one request |
+//! | [`plan`] | what the host does with the decision |
+//! | [`decision`] | denials and their RFC 6750 responses |
+//! | [`envoy_crypto`] | Envoy's `verify_signature` messages and self-test |
+//! | [`token_cache`] | the verified-token cache |
+//! | [`jwks_cache`] | shared JWKS records, fetch lease and schedule |
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::exit
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+pub mod algorithm;
+pub mod b64;
+pub mod claims;
+pub mod config;
+pub mod decision;
+pub mod engine;
+pub mod envoy_crypto;
+pub mod extract;
+pub mod json;
+pub mod jwks;
+pub mod jwks_cache;
+pub mod limits;
+pub mod plan;
+pub mod policy;
+pub mod request;
+pub mod rules;
+pub mod signature;
+pub mod text;
+pub mod token;
+pub mod token_cache;
+pub mod trace;
+
+#[cfg(test)]
+mod testkit;
+
+#[cfg(target_arch = "wasm32")]
+mod filter;

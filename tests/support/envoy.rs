@@ -1,0 +1,509 @@
+//! Launching a real Envoy with a generated (or raw) bootstrap.
+//!
+//! Everything binds 127.0.0.1 port 0: Envoy writes its admin address to
+//! `--admin-address-path`, and the listener's real port is read from admin
+//! `GET /listeners?format=json`. A raw bootstrap must therefore follow two
+//! conventions: an `admin` block (any port, 0 is best) and a listener named
+//! `main` whose port the tests talk to.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::http::{Request, Response, try_send};
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+const LOG_FORMAT: &str = "[%Y-%m-%d %T.%e][%t][%l][%n] %v";
+
+/// Log lines that mean the wasm VM failed. As Envoy 1.40 logs them: a Rust
+/// panic (proxy-wasm's panic hook, `[critical][wasm] wasm log <plugin> ...:
+/// panicked at src/..`), the V8 trap that follows (`[error][wasm] Function:
+/// proxy_on_request_headers failed: Uncaught RuntimeError: unreachable` plus
+/// `Proxy-Wasm plugin in-VM backtrace:`), and load/configure failures
+/// (`Wasm VM failed Failed to configure base Wasm plugin`, `Plugin configured
+/// to fail closed failed to load`, `Unable to create Wasm plugin jwt_policy`).
+const WASM_FAILURE_MARKERS: &[&str] = &[
+    "panicked at",
+    "wasm trap",
+    "Function: proxy_on_",
+    "failed: Uncaught",
+    "Proxy-Wasm plugin in-VM backtrace",
+    "Wasm VM failed",
+    "Plugin configured to fail closed",
+    "Internal wasm failure",
+    "Failed to load Wasm",
+    "Unable to create Wasm",
+];
+
+/// `$ENVOY_BIN`, else `<crate>/.venv/envoy`.
+pub fn envoy_binary() -> PathBuf {
+    let path = std::env::var_os("ENVOY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/envoy"));
+    assert!(
+        path.exists(),
+        "Envoy binary not found at {} (set ENVOY_BIN or run `make setup`)",
+        path.display()
+    );
+    path
+}
+
+/// `$JWT_POLICY_WASM`, else `<crate>/target/wasm32-wasip1/release/jwt_policy.wasm`.
+pub fn wasm_path() -> PathBuf {
+    let path = std::env::var_os("JWT_POLICY_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/wasm32-wasip1/release/jwt_policy.wasm")
+        });
+    assert!(
+        path.exists(),
+        "filter wasm not found at {} (set JWT_POLICY_WASM or run `make wasm`)",
+        path.display()
+    );
+    path
+}
+
+/// `envoy --mode validate -c <path>`; `Err` carries Envoy's output.
+pub fn validate_config(path: impl AsRef<Path>) -> Result<(), String> {
+    let out = Command::new(envoy_binary())
+        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
+        .arg(path.as_ref())
+        .output()
+        .expect("run envoy --mode validate");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(text)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EnvoyConfig {
+    /// The plugin configuration string (`None`: no wasm filter).
+    plugin_config: Option<String>,
+    raw: Option<String>,
+    upstream_port: u16,
+    clusters: Vec<(String, u16)>,
+    routes: Vec<(String, String)>,
+    concurrency: u32,
+    wasm: Option<PathBuf>,
+    log_level: String,
+    component_log_level: String,
+    extra_args: Vec<String>,
+}
+
+impl EnvoyConfig {
+    /// Listener `main` → wasm filter `jwt_policy` with this plugin config → router.
+    pub fn new(plugin_config: Value) -> Self {
+        Self::with_raw_plugin_config(&plugin_config.to_string())
+    }
+
+    /// Like `new`, with the configuration string passed verbatim (e.g. invalid JSON).
+    pub fn with_raw_plugin_config(text: &str) -> Self {
+        EnvoyConfig {
+            plugin_config: Some(text.to_string()),
+            raw: None,
+            // Nothing listens on port 1: without `.upstream()` proxied requests get 503.
+            upstream_port: 1,
+            clusters: Vec::new(),
+            routes: Vec::new(),
+            concurrency: 1,
+            wasm: None,
+            log_level: "info".into(),
+            component_log_level: "wasm:debug".into(),
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// Same bootstrap with no wasm filter at all (router only).
+    pub fn without_filter() -> Self {
+        EnvoyConfig {
+            plugin_config: None,
+            ..Self::with_raw_plugin_config("")
+        }
+    }
+
+    /// A fully custom bootstrap (JSON if it starts with `{`, else YAML). See
+    /// the module docs for the admin / listener `main` conventions. Only the
+    /// command-line settings (concurrency, log levels, extra args) still apply.
+    pub fn raw(bootstrap: String) -> Self {
+        EnvoyConfig {
+            raw: Some(bootstrap),
+            ..Self::without_filter()
+        }
+    }
+
+    /// Port of the `upstream` cluster (127.0.0.1) that the default routes use.
+    pub fn upstream(mut self, port: u16) -> Self {
+        self.upstream_port = port;
+        self
+    }
+
+    /// An extra STATIC HTTP/1.1 cluster on 127.0.0.1:`port` (e.g. `jwks`).
+    pub fn cluster(mut self, name: &str, port: u16) -> Self {
+        self.clusters.push((name.into(), port));
+        self
+    }
+
+    /// A named prefix route to `upstream`, matched before `admin_route`
+    /// (`/admin`) and `default_route` (`/`), in the order added.
+    pub fn route(mut self, name: &str, prefix: &str) -> Self {
+        self.routes.push((name.into(), prefix.into()));
+        self
+    }
+
+    pub fn concurrency(mut self, workers: u32) -> Self {
+        self.concurrency = workers;
+        self
+    }
+
+    /// Use this wasm file instead of `wasm_path()`.
+    pub fn wasm(mut self, path: impl Into<PathBuf>) -> Self {
+        self.wasm = Some(path.into());
+        self
+    }
+
+    /// Envoy's global `-l` level (default `info`).
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = level.into();
+        self
+    }
+
+    /// `--component-log-level` (default `wasm:debug`).
+    pub fn component_log_level(mut self, spec: &str) -> Self {
+        self.component_log_level = spec.into();
+        self
+    }
+
+    pub fn extra_args(mut self, args: &[&str]) -> Self {
+        self.extra_args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// The bootstrap Envoy gets, as JSON (or the raw text).
+    pub fn bootstrap(&self) -> String {
+        if let Some(raw) = &self.raw {
+            return raw.clone();
+        }
+        let route = |name: &str, prefix: &str| json!({"name": name, "match": {"prefix": prefix}, "route": {"cluster": "upstream"}});
+        let mut routes: Vec<Value> = self.routes.iter().map(|(n, p)| route(n, p)).collect();
+        routes.push(route("admin_route", "/admin"));
+        routes.push(route("default_route", "/"));
+
+        let mut http_filters = Vec::new();
+        if let Some(plugin) = &self.plugin_config {
+            let wasm = self.wasm.clone().unwrap_or_else(wasm_path);
+            http_filters.push(json!({
+                "name": "envoy.filters.http.wasm",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                    "config": {
+                        "name": "jwt_policy",
+                        "root_id": "jwt_policy",
+                        "failure_policy": "FAIL_RELOAD",
+                        "vm_config": {
+                            "vm_id": "jwt_policy",
+                            "runtime": "envoy.wasm.runtime.v8",
+                            "code": {"local": {"filename": wasm.to_str().expect("UTF-8 wasm path")}},
+                        },
+                        "configuration": {
+                            "@type": "type.googleapis.com/google.protobuf.StringValue",
+                            "value": plugin,
+                        },
+                    },
+                },
+            }));
+        }
+        http_filters.push(json!({
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        }));
+
+        let clusters: Vec<Value> = std::iter::once(("upstream", self.upstream_port))
+            .chain(self.clusters.iter().map(|(n, p)| (n.as_str(), *p)))
+            .map(|(name, port)| {
+                json!({
+                    "name": name,
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+                        {"endpoint": {"address": socket_address(port)}}
+                    ]}]},
+                })
+            })
+            .collect();
+
+        json!({
+            "admin": {"address": socket_address(0)},
+            "static_resources": {
+                "listeners": [{
+                    "name": "main",
+                    "address": socket_address(0),
+                    "filter_chains": [{"filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": "ingress",
+                            "codec_type": "AUTO",
+                            "normalize_path": true,
+                            "merge_slashes": true,
+                            // Below the client's 10 s read timeout, so a stuck
+                            // request shows up as Envoy's 408/504, not an I/O error.
+                            "request_timeout": "8s",
+                            "stream_idle_timeout": "8s",
+                            "route_config": {"name": "local", "virtual_hosts": [
+                                {"name": "all", "domains": ["*"], "routes": routes}
+                            ]},
+                            "http_filters": http_filters,
+                        },
+                    }]}],
+                }],
+                "clusters": clusters,
+            },
+        })
+        .to_string()
+    }
+
+    pub fn start(&self) -> Envoy {
+        self.try_start()
+            .unwrap_or_else(|e| panic!("Envoy did not start: {e}"))
+    }
+
+    /// Starts Envoy and waits for admin `/ready` = `LIVE`. `Err` (with the
+    /// log) if it exits first, e.g. because a configuration was rejected.
+    pub fn try_start(&self) -> Result<Envoy, String> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "jwt-policy-envoy-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create Envoy temp dir");
+        let bootstrap = self.bootstrap();
+        let ext = if bootstrap.trim_start().starts_with('{') {
+            "json"
+        } else {
+            "yaml"
+        };
+        let config_path = dir.join(format!("bootstrap.{ext}"));
+        fs::write(&config_path, &bootstrap).expect("write bootstrap");
+        let output = File::create(dir.join("stdout.log")).expect("create stdout.log");
+
+        let child = Command::new(envoy_binary())
+            .arg("-c")
+            .arg(&config_path)
+            .args(["--use-dynamic-base-id", "--disable-hot-restart"])
+            .args(["--concurrency", &self.concurrency.to_string()])
+            .arg("--admin-address-path")
+            .arg(dir.join("admin_address"))
+            .arg("--log-path")
+            .arg(dir.join("envoy.log"))
+            // The log file is flushed every 10 s by default: too slow for wait_for_log.
+            .args(["--file-flush-interval-msec", "50"])
+            .args(["-l", &self.log_level])
+            .args(["--component-log-level", &self.component_log_level])
+            .args(["--log-format", LOG_FORMAT])
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", envoy_binary().display()));
+        let mut envoy = Envoy {
+            child: Mutex::new(child),
+            dir,
+            port: 0,
+            admin_port: 0,
+        };
+
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Some(status) = envoy.child.lock().unwrap().try_wait().unwrap() {
+                return Err(format!(
+                    "Envoy exited during startup ({status}); log:\n{}",
+                    envoy.log()
+                ));
+            }
+            if envoy.admin_port == 0 {
+                envoy.admin_port = fs::read_to_string(envoy.dir.join("admin_address"))
+                    .ok()
+                    .and_then(|a| a.trim().rsplit(':').next()?.parse().ok())
+                    .unwrap_or(0);
+            }
+            if envoy.admin_port != 0
+                && try_send(envoy.admin_port, &Request::get("/ready"))
+                    .is_ok_and(|r| r.status == 200 && r.body_str().trim() == "LIVE")
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "Envoy not LIVE after {STARTUP_TIMEOUT:?}; log tail:\n{}",
+                    tail(&envoy.log(), 40)
+                ));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+
+        let listeners = envoy.admin("GET", "/listeners?format=json").json();
+        envoy.port = listeners["listener_statuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["name"] == "main")
+            .and_then(|l| l["local_address"]["socket_address"]["port_value"].as_u64())
+            .ok_or_else(|| format!("no listener named `main` in admin /listeners: {listeners}"))?
+            as u16;
+        Ok(envoy)
+    }
+}
+
+fn socket_address(port: u16) -> Value {
+    json!({"socket_address": {"address": "127.0.0.1", "port_value": port}})
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A running Envoy; killed on drop. Its temp dir (bootstrap, `envoy.log`,
+/// `stdout.log`) is removed then, unless the thread is panicking or
+/// `KEEP_ENVOY_LOGS=1`.
+pub struct Envoy {
+    child: Mutex<Child>,
+    dir: PathBuf,
+    port: u16,
+    admin_port: u16,
+}
+
+impl Envoy {
+    /// Port of the listener `main`.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.lock().unwrap().try_wait().unwrap().is_none()
+    }
+
+    /// A request to the admin interface, e.g. `admin("POST", "/logging?wasm=trace")`.
+    pub fn admin(&self, method: &str, path: &str) -> Response {
+        try_send(self.admin_port, &Request::new(method, path))
+            .unwrap_or_else(|e| panic!("Envoy admin {method} {path}: {e}"))
+    }
+
+    /// The whole Envoy log, followed by anything Envoy wrote to stdout/stderr.
+    pub fn log(&self) -> String {
+        let read = |name: &str| {
+            String::from_utf8_lossy(&fs::read(self.dir.join(name)).unwrap_or_default()).into_owned()
+        };
+        let (log, output) = (read("envoy.log"), read("stdout.log"));
+        if output.trim().is_empty() {
+            log
+        } else {
+            format!("{log}\n--- stdout/stderr ---\n{output}")
+        }
+    }
+
+    /// Polls the log until it contains `needle` (true) or `timeout` passes (false).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().contains(needle) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Integer counters and gauges from admin `/stats` (histograms skipped).
+    pub fn stats(&self) -> BTreeMap<String, u64> {
+        self.admin("GET", "/stats")
+            .body_str()
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.rsplit_once(": ")?;
+                Some((name.to_string(), value.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// One stat, 0 if absent.
+    pub fn stat(&self, name: &str) -> u64 {
+        self.stats().get(name).copied().unwrap_or(0)
+    }
+
+    /// Panics if Envoy died or its log shows a wasm panic, trap or VM failure.
+    pub fn assert_no_wasm_panic(&self) {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let mut excerpts = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            if WASM_FAILURE_MARKERS.iter().any(|m| lines[i].contains(m)) {
+                let end = (i + 5).min(lines.len());
+                excerpts.push(lines[i..end].join("\n"));
+                i = end;
+            } else {
+                i += 1;
+            }
+        }
+        if !excerpts.is_empty() {
+            excerpts.truncate(10);
+            panic!(
+                "wasm failure in the Envoy log:\n{}",
+                excerpts.join("\n...\n")
+            );
+        }
+        assert!(
+            self.is_running(),
+            "Envoy is no longer running; log tail:\n{}",
+            tail(&log, 40)
+        );
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
+        if thread::panicking() {
+            eprintln!(
+                "Envoy log kept in {}; tail:\n{}",
+                self.dir.display(),
+                tail(&self.log(), 40)
+            );
+        } else if std::env::var("KEEP_ENVOY_LOGS").as_deref() == Ok("1") {
+            eprintln!("Envoy log kept in {}", self.dir.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
