@@ -120,9 +120,7 @@ fn invalid() -> Expect {
 fn forbidden(scope: &str) -> Expect {
     Expect {
         status: 403,
-        challenge: Some(format!(
-            "Bearer realm=\"api\", error=\"insufficient_scope\""
-        )),
+        challenge: Some("Bearer realm=\"api\", error=\"insufficient_scope\"".to_string()),
         upstream: vec![],
     }
     .with_challenge_suffix(scope)
