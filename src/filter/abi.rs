@@ -107,18 +107,6 @@ unsafe extern "C" {
         headers_size: usize,
         grpc_status: i32,
     ) -> u32;
-    fn proxy_http_call(
-        upstream_data: *const u8,
-        upstream_size: usize,
-        headers_data: *const u8,
-        headers_size: usize,
-        body_data: *const u8,
-        body_size: usize,
-        trailers_data: *const u8,
-        trailers_size: usize,
-        timeout: u32,
-        return_token: *mut u32,
-    ) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_call_foreign_function(
         function_name_data: *const u8,
@@ -305,26 +293,20 @@ pub fn send_response(status: u16, headers: &[(&str, &[u8])], body: &[u8]) -> Res
     })
 }
 
-/// Starts an HTTP call to `cluster`; returns its token.
-pub fn http_call(cluster: &str, headers: &[(&str, &[u8])], timeout_ms: u32) -> Result<u32, Status> {
-    let map = serialize_pairs(headers);
-    let mut token = 0u32;
-    // SAFETY: pointers/lengths of live buffers; out-pointer to a local.
-    let status = unsafe {
-        proxy_http_call(
-            cluster.as_ptr(),
-            cluster.len(),
-            map.as_ptr(),
-            map.len(),
-            null(),
-            0,
-            null(),
-            0,
-            timeout_ms,
-            &mut token,
-        )
-    };
-    check(status).map(|()| token)
+/// Starts an HTTP call to `cluster`; returns its token. This one goes
+/// through the SDK, which must record which context made the call to route
+/// the answer back to it (`on_http_call_response`). Envoy answers it only
+/// with Ok, BadArgument (unknown cluster, missing pseudo-header) or
+/// InternalFailure, all of which the SDK returns as values.
+pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Result<u32, Status> {
+    proxy_wasm::hostcalls::dispatch_http_call(
+        cluster,
+        headers.to_vec(),
+        None,
+        Vec::new(),
+        std::time::Duration::from_millis(u64::from(timeout_ms)),
+    )
+    .map_err(|status| status as u32)
 }
 
 pub fn set_effective_context(context_id: u32) -> Result<(), Status> {

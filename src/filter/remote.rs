@@ -187,12 +187,12 @@ impl Remote {
         let Some(purpose) = self.pending.take() else {
             return Ok(None);
         };
-        let headers: [(&str, &[u8]); 5] = [
-            (":method", b"GET"),
-            (":path", self.spec.path.as_bytes()),
-            (":authority", self.spec.authority.as_bytes()),
-            ("accept", b"application/json"),
-            ("user-agent", b"jwt-policy"),
+        let headers: [(&str, &str); 5] = [
+            (":method", "GET"),
+            (":path", &self.spec.path),
+            (":authority", &self.spec.authority),
+            ("accept", "application/json"),
+            ("user-agent", "jwt-policy"),
         ];
         let timeout = u32::try_from(self.spec.timeout_ms).unwrap_or(u32::MAX);
         match abi::http_call(&self.spec.cluster, &headers, timeout) {

@@ -461,7 +461,18 @@ impl Envoy {
 
     /// Panics if Envoy died or its log shows a wasm panic, trap or VM failure.
     pub fn assert_no_wasm_panic(&self) {
+        // The log file is flushed every 50 ms: let the last lines land.
+        thread::sleep(Duration::from_millis(250));
+        // A VM that crashed and was reloaded (FAIL_RELOAD) shows in the stats
+        // even if its log lines were missed.
+        let reloads: u64 = self
+            .stats()
+            .iter()
+            .filter(|(name, _)| name.starts_with("wasm.") && name.contains("vm_reload"))
+            .map(|(_, v)| *v)
+            .sum();
         let log = self.log();
+        assert_eq!(reloads, 0, "a wasm VM was reloaded after a failure; log tail:\n{}", tail(&log, 40));
         let lines: Vec<&str> = log.lines().collect();
         let mut excerpts = Vec::new();
         let mut i = 0;
