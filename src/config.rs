@@ -10,6 +10,7 @@ use serde_json::Value;
 
 /// The whole plugin configuration.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// Token issuers, by a name that rules refer to.
@@ -46,6 +47,7 @@ pub struct PluginConfig {
 
 /// One token issuer and how its tokens are validated.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Exact value the `iss` claim must have.
@@ -103,10 +105,16 @@ pub struct ProviderConfig {
     /// Whether the token is passed on to the upstream. Default true.
     #[serde(default)]
     pub forward_token: Option<bool>,
+    /// The scopes this issuer can grant. Only used by `jwt-policy check`,
+    /// which warns about rules asking for a scope not listed here; the
+    /// filter ignores it.
+    #[serde(default)]
+    pub known_scopes: Option<Vec<String>>,
 }
 
 /// A header that may carry the token.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HeaderLocationConfig {
     /// Header name (case-insensitive).
@@ -118,6 +126,7 @@ pub struct HeaderLocationConfig {
 
 /// A claim check.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClaimConfig {
     /// Claim name, or a dotted path into nested objects (`a.b.c`). A
@@ -133,6 +142,7 @@ pub struct ClaimConfig {
 
 /// A claim copied into a request header.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClaimToHeaderConfig {
     /// Claim name or dotted path.
@@ -144,6 +154,7 @@ pub struct ClaimToHeaderConfig {
 
 /// Where and how to fetch a provider's JWKS.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RemoteJwksConfig {
     /// The Envoy cluster the fetch goes through.
@@ -168,6 +179,7 @@ pub struct RemoteJwksConfig {
 
 /// One policy rule.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Which requests the rule applies to; every given condition must hold.
@@ -189,6 +201,7 @@ pub struct RuleConfig {
 
 /// Request conditions of a rule.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MatchConfig {
     /// Exact path, without the query string.
@@ -207,6 +220,7 @@ pub struct MatchConfig {
 
 /// What a rule needs from the token.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RequiresConfig {
     /// The provider whose tokens are accepted. May be omitted when exactly
@@ -226,24 +240,31 @@ pub struct RequiresConfig {
 
 /// What to do with requests no rule matches.
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Unmatched {
+    /// Refuse it with 403 `insufficient_scope`.
     #[default]
     Deny,
+    /// Let it through untouched.
     Allow,
 }
 
 /// Enforce decisions, or only report them.
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// Answer denials with 401, 403 or 503.
     #[default]
     Enforce,
+    /// Forward every request, with the would-be decision in a header.
     Report,
 }
 
 /// The verified-token cache.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenCacheConfig {
     /// Entries per VM; 0 turns the cache off. Default 1000.
@@ -256,6 +277,7 @@ pub struct TokenCacheConfig {
 
 /// Size limits.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Longest accepted token in bytes. Default 8192.
