@@ -88,9 +88,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
                 continue;
             }
         };
-        for skipped in &found.skipped {
+        for (location, why) in &found.skipped {
             if !args.quiet {
-                emit(out, &format!("{file}, {skipped}: warning: skipped\n"));
+                emit(
+                    out,
+                    &format!("{file}, {location}: warning: skipped: {why}\n"),
+                );
             }
             warnings = warnings.saturating_add(1);
         }
@@ -130,7 +133,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
             if let Some(summary) = summary
                 && !args.quiet
             {
-                emit(out, &format!("{label}: ok ({summary})\n"));
+                emit(out, &format!("{label}: valid ({summary})\n"));
             }
         }
     }
@@ -171,8 +174,8 @@ fn plural(n: usize, word: &str) -> String {
 pub fn check_source(source: &PluginSource) -> (Vec<Finding>, Option<String>) {
     let refused = |e: policy::ConfigError| Finding {
         level: Level::Error,
+        message: source.message(&e.message),
         field: e.field,
-        message: e.message,
     };
     let config = match policy::parse_config(&source.json) {
         Ok(c) => c,
@@ -359,6 +362,7 @@ mod tests {
         let source = PluginSource {
             location: String::new(),
             json: v.to_string().into_bytes(),
+            verbatim: true,
         };
         check_source(&source).0
     }

@@ -361,8 +361,14 @@ fn load_policy(path: &Path) -> Result<Policy, Failure> {
         } else {
             format!(" ({})", source.location)
         };
+        let field = if e.field.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", e.field)
+        };
         Failure(format!(
-            "{file}{at}: the configuration is refused: {e} (see jwt-policy check)"
+            "{file}{at}: the configuration is refused: {field}{} (see jwt-policy check)",
+            source.message(&e.message)
         ))
     })
 }

@@ -28,15 +28,41 @@ pub struct PluginSource {
     pub location: String,
     /// The configuration as the filter receives it: JSON text.
     pub json: Vec<u8>,
+    /// True when `json` is text from the file (a JSON file, a StringValue),
+    /// false when it was converted from YAML: then the line and column of a
+    /// JSON syntax error mean nothing to the reader.
+    pub verbatim: bool,
+}
+
+impl PluginSource {
+    /// An error message about this source, without a line and column that
+    /// point into converted text.
+    pub fn message(&self, message: &str) -> String {
+        if self.verbatim {
+            return message.to_owned();
+        }
+        match message.rsplit_once(" at line ") {
+            Some((text, at))
+                if at.split(" column ").count() == 2
+                    && at
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b" column".contains(&b)) =>
+            {
+                text.to_owned()
+            }
+            _ => message.to_owned(),
+        }
+    }
 }
 
 /// What a file holds.
 #[derive(Debug, Default)]
 pub struct Found {
     pub configs: Vec<PluginSource>,
-    /// Things skipped on the way (a wasm filter whose configuration is not
-    /// a StringValue, a WasmPlugin without `pluginConfig`).
-    pub skipped: Vec<String>,
+    /// Things skipped on the way, where and why (a wasm filter whose
+    /// configuration is not a StringValue, a WasmPlugin without
+    /// `pluginConfig`).
+    pub skipped: Vec<(String, String)>,
 }
 
 /// Finds every plugin configuration in `bytes`. `Err` when the file is
@@ -49,6 +75,7 @@ pub fn find_configs(bytes: &[u8]) -> Result<Found, String> {
             Ok(doc) if is_plugin_config(&doc) => found.configs.push(PluginSource {
                 location: String::new(),
                 json: bytes.to_vec(),
+                verbatim: true,
             }),
             Ok(doc) => classify(&doc, "", &mut found),
             // Not JSON at all: let the policy parser name the line and
@@ -56,6 +83,7 @@ pub fn find_configs(bytes: &[u8]) -> Result<Found, String> {
             Err(_) => found.configs.push(PluginSource {
                 location: String::new(),
                 json: bytes.to_vec(),
+                verbatim: true,
             }),
         }
         return Ok(found);
@@ -118,7 +146,7 @@ fn classify(doc: &Value, prefix: &str, found: &mut Found) {
                 Some(config) => push(found, join(&location, "spec.pluginConfig"), config),
                 None => found
                     .skipped
-                    .push(format!("{location}: no spec.pluginConfig")),
+                    .push((location, "no spec.pluginConfig".to_owned())),
             }
         }
         Some("List") => {
@@ -134,9 +162,9 @@ fn classify(doc: &Value, prefix: &str, found: &mut Found) {
         }
         Some(kind) => {
             let location = join(prefix, &format!("{kind} {}", resource_name(map)));
-            walk(doc, &location, "", found);
+            walk(doc, &location, "", "", found);
         }
-        None => walk(doc, prefix, "", found),
+        None => walk(doc, prefix, "", "", found),
     }
 }
 
@@ -165,26 +193,37 @@ fn join(a: &str, b: &str) -> String {
 fn push(found: &mut Found, location: String, config: &Value) {
     // Serializing a `Value` cannot fail (its keys are strings).
     let json = serde_json::to_vec(config).unwrap_or_default();
-    found.configs.push(PluginSource { location, json });
+    found.configs.push(PluginSource {
+        location,
+        json,
+        verbatim: false,
+    });
 }
 
 fn has_wasm_filter(doc: &Value) -> bool {
     let mut probe = Found::default();
-    walk(doc, "", "", &mut probe);
+    walk(doc, "", "", "", &mut probe);
     !probe.configs.is_empty() || !probe.skipped.is_empty()
 }
 
 /// Looks for wasm filter configurations anywhere in `value`: typed as
 /// `"@type": ...wasm.v3.Wasm`, or wrapped in a `TypedStruct`
 /// (`type_url` + `value`, as Istio's `EnvoyFilter` patches write them).
-fn walk(value: &Value, location: &str, path: &str, found: &mut Found) {
+/// `path` is the JSON path so far; `short` the same place in words
+/// (`listener main, http_filters[0]`) when it is under a named listener.
+fn walk(value: &Value, location: &str, path: &str, short: &str, found: &mut Found) {
     match value {
         Value::Object(map) => {
             let typed = map.get("@type").and_then(Value::as_str) == Some(WASM_FILTER_TYPE);
             let wrapped = map.get("type_url").and_then(Value::as_str) == Some(WASM_FILTER_TYPE);
             if typed || wrapped {
                 let filter = if typed { Some(value) } else { map.get("value") };
-                wasm_filter(filter, location, path, found);
+                let place = if short.contains("http_filters[") {
+                    short
+                } else {
+                    path
+                };
+                wasm_filter(filter, &join(location, place), found);
                 return;
             }
             for (key, child) in map {
@@ -193,29 +232,48 @@ fn walk(value: &Value, location: &str, path: &str, found: &mut Found) {
                 } else {
                     format!("{path}.{key}")
                 };
-                walk(child, location, &child_path, found);
+                match (key.as_str(), child) {
+                    ("listeners" | "http_filters", Value::Array(items)) => {
+                        for (i, item) in items.iter().enumerate() {
+                            let name = item.get("name").and_then(Value::as_str);
+                            let item_short = match (key.as_str(), name) {
+                                ("listeners", Some(name)) => format!("listener {name}"),
+                                ("listeners", None) => format!("listeners[{i}]"),
+                                _ => join(short, &format!("http_filters[{i}]")),
+                            };
+                            walk(
+                                item,
+                                location,
+                                &format!("{child_path}[{i}]"),
+                                &item_short,
+                                found,
+                            );
+                        }
+                    }
+                    _ => walk(child, location, &child_path, short, found),
+                }
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                walk(item, location, &format!("{path}[{i}]"), found);
+                walk(item, location, &format!("{path}[{i}]"), short, found);
             }
         }
         _ => {}
     }
 }
 
-fn wasm_filter(filter: Option<&Value>, location: &str, path: &str, found: &mut Found) {
+fn wasm_filter(filter: Option<&Value>, place: &str, found: &mut Found) {
     let config = filter.and_then(|f| f.get("config"));
     let plugin = config
         .and_then(|c| c.get("name").or_else(|| c.get("root_id")))
         .and_then(Value::as_str)
         .map_or_else(String::new, |n| format!(" (plugin {n})"));
-    let at = join(location, &format!("{path}{plugin}"));
+    let at = format!("{place}{plugin}");
     let Some(configuration) = config.and_then(|c| c.get("configuration")) else {
         found
             .skipped
-            .push(format!("{at}: wasm filter without config.configuration"));
+            .push((at, "wasm filter without config.configuration".to_owned()));
         return;
     };
     let is_string_value =
@@ -224,9 +282,11 @@ fn wasm_filter(filter: Option<&Value>, location: &str, path: &str, found: &mut F
         Some(text) if is_string_value => found.configs.push(PluginSource {
             location: at,
             json: text.as_bytes().to_vec(),
+            verbatim: true,
         }),
-        _ => found.skipped.push(format!(
-            "{at}: config.configuration is not a google.protobuf.StringValue with a value"
+        _ => found.skipped.push((
+            at,
+            "config.configuration is not a google.protobuf.StringValue with a value".to_owned(),
         )),
     }
 }
@@ -276,12 +336,9 @@ static_resources:
         let f = find_configs(yaml).unwrap();
         assert_eq!(f.configs.len(), 1);
         assert_eq!(f.configs[0].json, b"{\"providers\": {}}\n");
-        assert!(
-            f.configs[0]
-                .location
-                .ends_with("http_filters[0].typed_config (plugin jwt_policy)"),
-            "{}",
-            f.configs[0].location
+        assert_eq!(
+            f.configs[0].location,
+            "listener main, http_filters[0] (plugin jwt_policy)"
         );
         assert_eq!(f.skipped.len(), 1, "{:?}", f.skipped);
     }
@@ -314,7 +371,29 @@ spec: {}
         assert_eq!(f.configs[0].json, b"{\"providers\":{}}");
         assert_eq!(
             f.skipped,
-            ["document 3, WasmPlugin empty: no spec.pluginConfig"]
+            [(
+                "document 3, WasmPlugin empty".to_owned(),
+                "no spec.pluginConfig".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn line_and_column_only_for_text_as_written() {
+        let mut s = PluginSource {
+            location: String::new(),
+            json: Vec::new(),
+            verbatim: false,
+        };
+        assert_eq!(
+            s.message("unknown field `a` at line 1 column 35"),
+            "unknown field `a`"
+        );
+        assert_eq!(s.message("bad at line one"), "bad at line one");
+        s.verbatim = true;
+        assert_eq!(
+            s.message("unknown field `a` at line 1 column 35"),
+            "unknown field `a` at line 1 column 35"
         );
     }
 
