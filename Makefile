@@ -26,3 +26,15 @@ integration: wasm
 
 test: setup lint wasm
 	$(CARGO) test --all-targets
+
+# The `jwt-policy` command line (docs/cli.md), built in release mode and
+# installed into ~/.cargo/bin (CLI_ROOT=DIR installs into DIR/bin instead).
+.PHONY: cli schema
+cli:
+	$(CARGO) install --locked --path . --bin jwt-policy $(if $(CLI_ROOT),--root $(CLI_ROOT))
+
+# Regenerates schema/jwt-policy.schema.json from src/config.rs; tests/cli.rs
+# fails while the committed copy is out of date.
+schema:
+	$(CARGO) run --quiet --bin jwt-policy -- schema > schema/jwt-policy.schema.json.tmp
+	mv schema/jwt-policy.schema.json.tmp schema/jwt-policy.schema.json

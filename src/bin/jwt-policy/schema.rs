@@ -6,14 +6,17 @@
 use std::io::Write;
 
 use jwt_policy::config::PluginConfig;
+use serde_json::Value;
 
 use crate::cli::{Failure, Status, emit};
 
 /// Print the JSON Schema (draft 2020-12) of the plugin configuration.
 ///
-/// Editors validate configurations with it: point VS Code's `json.schemas`
-/// at it, or add `"$schema"`-style modelines where the language server
-/// supports them. `make schema` rewrites the copy in the repository.
+/// Generated from the same Rust types the filter reads its configuration
+/// with; the doc comments are the descriptions. Editors use it to complete
+/// and check configuration files (see docs/cli.md). The repository keeps a
+/// copy in schema/jwt-policy.schema.json: `make schema` rewrites it.
+/// Exit status: 0.
 #[derive(clap::Args)]
 pub struct Args {}
 
@@ -21,10 +24,28 @@ pub struct Args {}
 pub fn document() -> Result<String, Failure> {
     let mut schema = schemars::schema_for!(PluginConfig);
     schema.insert("title".into(), "jwt-policy plugin configuration".into());
-    let mut text = serde_json::to_string_pretty(&schema)
+    let mut value = schema.to_value();
+    drop_null_defaults(&mut value);
+    let mut text = serde_json::to_string_pretty(&value)
         .map_err(|e| format!("cannot serialize the schema: {e}"))?;
     text.push('\n');
     Ok(text)
+}
+
+/// schemars gives every `#[serde(default)] Option` field `"default": null`;
+/// the real defaults (applied when the policy is compiled) are in the
+/// descriptions, and an editor offering `null` would only mislead.
+fn drop_null_defaults(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get("default").is_some_and(Value::is_null) {
+                map.remove("default");
+            }
+            map.values_mut().for_each(drop_null_defaults);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null_defaults),
+        _ => {}
+    }
 }
 
 pub fn run(_args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
