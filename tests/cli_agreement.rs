@@ -1,0 +1,150 @@
+//! `jwt-policy explain` answers what the filter answers: every case of the
+//! core integration suite goes through a real Envoy with the filter and
+//! through `jwt-policy explain --json` with the same configuration, method,
+//! request target, route and header bytes. Status, `WWW-Authenticate` and
+//! the claim headers the upstream gets must be the same.
+
+mod support;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::process::Command;
+
+use serde_json::Value;
+
+use support::cases::{self, Keys};
+use support::{EchoServer, EnvoyConfig, send};
+
+/// What one side decided.
+#[derive(Debug, PartialEq, Eq)]
+struct Answer {
+    /// 200 for a forwarded request (the echo upstream's answer).
+    status: u16,
+    www_authenticate: Option<String>,
+    /// The headers the case cares about, as the upstream saw them.
+    upstream: Vec<(String, Option<String>)>,
+}
+
+fn explain(config: &std::path::Path, case: &cases::Case) -> Result<Answer, String> {
+    let mut args: Vec<OsString> = vec![
+        "explain".into(),
+        "--json".into(),
+        "--config".into(),
+        config.into(),
+        "--method".into(),
+        case.request.method.clone().into(),
+        "--path".into(),
+        OsString::from_vec(case.request.path.clone()),
+        "--route".into(),
+        case.route.into(),
+    ];
+    for (name, value) in &case.request.headers {
+        let mut header = name.clone();
+        header.extend_from_slice(b": ");
+        header.extend_from_slice(value);
+        args.push("--header".into());
+        args.push(OsString::from_vec(header));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_jwt-policy"))
+        .args(&args)
+        .output()
+        .map_err(|e| format!("cannot run jwt-policy: {e}"))?;
+    let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "explain printed no JSON ({e}), exit {:?}: {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let (status, code) = match report["action"].as_str() {
+        Some("forward") => (200, 0),
+        Some("respond") => (
+            report["status"]
+                .as_u64()
+                .and_then(|s| u16::try_from(s).ok())
+                .ok_or("respond without a status")?,
+            1,
+        ),
+        _ => return Err(format!("explain gave no answer: {report}")),
+    };
+    if out.status.code() != Some(code) {
+        return Err(format!(
+            "exit status {:?} for action {}",
+            out.status.code(),
+            report["action"]
+        ));
+    }
+    let upstream_header = |name: &str| {
+        report["upstream"]["headers"]
+            .as_array()?
+            .iter()
+            .find(|pair| pair[0] == name)
+            .and_then(|pair| pair[1].as_str().map(str::to_owned))
+    };
+    Ok(Answer {
+        status,
+        www_authenticate: report["www_authenticate"].as_str().map(str::to_owned),
+        upstream: if status == 200 {
+            case.expect
+                .upstream
+                .iter()
+                .map(|(name, _)| (name.to_string(), upstream_header(name)))
+                .collect()
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+#[test]
+fn explain_answers_like_the_filter_in_envoy_for_every_core_case() {
+    let keys = Keys::generate();
+    let config = cases::config(&keys);
+    let upstream = EchoServer::start();
+    let envoy = EnvoyConfig::new(config.clone())
+        .upstream(upstream.port())
+        .start();
+    let dir = std::env::temp_dir().join(format!("jwt-policy-agreement-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("config.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+
+    let all = cases::core_cases(&keys);
+    let mut failures = Vec::new();
+    for case in &all {
+        let resp = send(envoy.port(), &case.request);
+        let view = (resp.status == 200).then(|| resp.upstream());
+        let envoy_answer = Answer {
+            status: resp.status,
+            www_authenticate: resp.header("www-authenticate").map(str::to_owned),
+            upstream: match &view {
+                Some(v) => case
+                    .expect
+                    .upstream
+                    .iter()
+                    .map(|(name, _)| (name.to_string(), v.header(name)))
+                    .collect(),
+                None => Vec::new(),
+            },
+        };
+        match explain(&config_path, case) {
+            Ok(answer) if answer == envoy_answer => {}
+            Ok(answer) => failures.push(format!(
+                "{}: Envoy {envoy_answer:?}, explain {answer:?}",
+                case.name
+            )),
+            Err(why) => failures.push(format!("{}: {why}", case.name)),
+        }
+    }
+    envoy.assert_no_wasm_panic();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        failures.is_empty(),
+        "explain disagrees with the filter on {} of {} cases:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
+    assert!(!all.is_empty(), "the core suite has cases");
+}
