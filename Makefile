@@ -5,7 +5,7 @@ WASM := target/wasm32-wasip1/release/jwt_policy.wasm
 export ENVOY_BIN := $(CURDIR)/.venv/envoy
 export JWT_POLICY_WASM := $(CURDIR)/$(WASM)
 
-.PHONY: setup wasm test lint unit integration
+.PHONY: setup wasm test lint unit integration demo
 
 setup:
 	@./scripts/setup.sh
@@ -26,6 +26,12 @@ integration: wasm
 
 test: setup lint wasm
 	$(CARGO) test --all-targets
+
+# The Cognito client-credentials walkthrough through Envoy and the filter:
+# setup (incl. scripts/setup-demo.sh) and the wasm build come from `wasm`.
+# DEMO_ARGS=--serve keeps everything running after the walkthrough.
+demo: wasm
+	.venv/bin/python scripts/demo.py run $(DEMO_ARGS)
 
 # The `jwt-policy` command line (docs/cli.md), built in release mode and
 # installed into ~/.cargo/bin (CLI_ROOT=DIR installs into DIR/bin instead).

@@ -39,4 +39,6 @@ if [ "$version" != "$ENVOY_VERSION" ]; then
   echo "setup: expected Envoy $ENVOY_VERSION, found '$version'" >&2
   exit 1
 fi
+# The demo's Cognito emulator and client (`make demo`; tests/demo.rs runs it).
+./scripts/setup-demo.sh
 echo "setup: ok (envoy $version at .venv/envoy)"
