@@ -611,6 +611,49 @@ fn explain_denials_with_status_and_challenge() {
 }
 
 #[test]
+fn explain_in_report_mode_forwards_the_denial() {
+    let remote = Remote::new();
+    let token = remote.token(POST, NOW);
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("cognito.json")).unwrap()).unwrap();
+    config["mode"] = json!("report");
+    let path = temp_file("report.json", config.to_string().as_bytes());
+    let jwks = format!("--jwks={}", remote.jwks.display());
+    let r = run(&[
+        "explain",
+        "--config",
+        path.to_str().unwrap(),
+        &jwks,
+        "--token",
+        &token,
+        "--path",
+        "/api/v1/order/42",
+        "--now",
+        &NOW.to_string(),
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "forwarded: {}", r.stdout);
+    let j = r.json();
+    assert_eq!(
+        (
+            j["mode"].as_str(),
+            j["decision"].as_str(),
+            j["action"].as_str()
+        ),
+        (Some("report"), Some("deny"), Some("forward"))
+    );
+    assert_eq!(j["status"], Value::Null);
+    let headers = j["upstream"]["headers"].as_array().unwrap();
+    assert!(
+        headers.contains(&json!([
+            "x-jwt-policy-decision",
+            "deny; reason=scope; status=403"
+        ])),
+        "{headers:?}"
+    );
+}
+
+#[test]
 fn explain_without_the_remote_keys_is_undetermined() {
     let remote = Remote::new();
     let token = remote.token(POST, NOW);
@@ -632,6 +675,12 @@ fn explain_without_the_remote_keys_is_undetermined() {
     assert_eq!(r.code, 3, "{}", r.stdout);
     assert!(r.stdout.contains("decision  undetermined"), "{}", r.stdout);
     assert!(
+        r.stdout
+            .contains("   ??   key         not checked: the keys are fetched at run time"),
+        "{}",
+        r.stdout
+    );
+    assert!(
         r.stdout.contains(
             "note      provider cognito fetches its keys from \
              https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pO0zNXTot/.well-known/jwks.json \
@@ -645,6 +694,8 @@ fn explain_without_the_remote_keys_is_undetermined() {
     json_args.push("--json");
     let j = run(&json_args).json();
     assert_eq!(j["decision"], "undetermined");
+    assert_eq!(j["checks"][4]["check"], "key");
+    assert_eq!(j["checks"][4]["passed"], Value::Null);
     assert_eq!(
         (j["status"].clone(), j["action"].clone()),
         (Value::Null, Value::Null)

@@ -17,7 +17,7 @@ use jwt_policy::policy::{Access, KeySource, Policy, Provider, ProviderId, Rule};
 use jwt_policy::request::RequestView;
 use jwt_policy::rules::Matcher;
 use jwt_policy::signature::NoAcceleration;
-use jwt_policy::trace::Steps;
+use jwt_policy::trace::{Check, Step, Steps};
 
 use crate::cli::{Failure, Status, emit, now, read_input, read_token};
 use crate::yaml;
@@ -184,6 +184,16 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
         }
         _ => false,
     };
+    // The key step the engine failed for want of keys is not a failure of
+    // the token: show it as not checked.
+    if undetermined
+        && let Some(last) = steps.0.last_mut()
+        && last.check == Check::Key
+        && !last.passed
+    {
+        last.detail = "not checked: the keys are fetched at run time".into();
+    }
+    let unchecked = |s: &Step| undetermined && s.check == Check::Key && !s.passed;
     if let (true, Some((_, p))) = (undetermined, missing_keys) {
         let uri = match &p.keys {
             KeySource::Remote(r) => r.uri.as_str(),
@@ -239,7 +249,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
             "mode": if report { "report" } else { "enforce" },
             "checks": steps.0.iter().map(|s| json!({
                 "check": s.check.name(),
-                "passed": s.passed,
+                "passed": if unchecked(s) { Value::Null } else { json!(s.passed) },
                 "detail": s.detail,
             })).collect::<Vec<_>>(),
             "decision": decision,
@@ -299,7 +309,11 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
     for s in &steps.0 {
         t.push_str(&format!(
             "  {}  {:<10}  {}\n",
-            if s.passed { "pass" } else { "FAIL" },
+            match (s.passed, unchecked(s)) {
+                (_, true) => " ?? ",
+                (true, _) => "pass",
+                (false, _) => "FAIL",
+            },
             s.check.name(),
             s.detail
         ));
