@@ -978,6 +978,35 @@ fn schema_validates_the_configurations() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The WasmPlugin wrapper puts the same schema at spec.pluginConfig.
+    let wrapper = |instance: &str| {
+        Command::new(&tool)
+            .args([
+                "--schemafile",
+                &repo("schema/wasmplugin.schema.json"),
+                instance,
+            ])
+            .output()
+            .expect("run check-jsonschema")
+    };
+    let manifest = std::fs::read_to_string(fixture("wasmplugin.yaml")).unwrap();
+    let (_, plugin) = manifest.split_once("\n---\n").unwrap();
+    let plugin = temp_file("wasmplugin.yaml", plugin.as_bytes());
+    let out = wrapper(plugin.to_str().unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = wrapper(&fixture("bad-wasmplugin.yaml"));
+    assert!(!out.status.success(), "the wrapper must refuse the typo");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("$.spec.pluginConfig.providers.cognito: Additional properties are not allowed ('audience' was unexpected)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
     for bad in [
         json!({"providers": {"p": {"issuer": "i", "audience": "typo"}}}),
         json!({"providers": {"p": {"issuer": "i", "clock_skew_s": -1}}}),
