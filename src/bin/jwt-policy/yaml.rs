@@ -379,6 +379,38 @@ spec: {}
     }
 
     #[test]
+    fn istio_envoy_filter_typed_struct() {
+        let yaml = br#"
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: jwt-policy, namespace: orders}
+spec:
+  configPatches:
+  - applyTo: HTTP_FILTER
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: envoy.filters.http.wasm
+        typed_config:
+          "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+          type_url: type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+          value:
+            config:
+              root_id: jwt_policy
+              configuration:
+                "@type": type.googleapis.com/google.protobuf.StringValue
+                value: '{"providers": {}}'
+"#;
+        let f = find_configs(yaml).unwrap();
+        assert_eq!(f.configs.len(), 1, "{:?}", f.skipped);
+        assert_eq!(
+            f.configs[0].location,
+            "EnvoyFilter orders/jwt-policy, spec.configPatches[0].patch.value.typed_config (plugin jwt_policy)"
+        );
+        assert_eq!(f.configs[0].json, b"{\"providers\": {}}");
+    }
+
+    #[test]
     fn line_and_column_only_for_text_as_written() {
         let mut s = PluginSource {
             location: String::new(),
