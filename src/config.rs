@@ -107,9 +107,9 @@ pub struct ProviderConfig {
     pub forward_token: Option<bool>,
     /// The scopes this issuer can grant. Only used by `jwt-policy check`,
     /// which warns about rules asking for a scope not listed here; the
-    /// filter ignores it.
+    /// filter ignores it. Empty or absent: not checked.
     #[serde(default)]
-    pub known_scopes: Option<Vec<String>>,
+    pub known_scopes: Vec<String>,
 }
 
 /// A header that may carry the token.

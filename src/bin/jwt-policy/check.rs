@@ -312,7 +312,8 @@ pub fn lint(config: &PluginConfig, policy: &Policy) -> Vec<Finding> {
         let known = config
             .providers
             .get(&provider.name)
-            .and_then(|p| p.known_scopes.as_ref());
+            .map(|p| &p.known_scopes)
+            .filter(|k| !k.is_empty());
         let Some(known) = known else { continue };
         for (list, scopes) in [("scopes", &req.any_scopes), ("all_scopes", &req.all_scopes)] {
             for (j, scope) in scopes.iter().enumerate() {
@@ -383,6 +384,11 @@ mod tests {
     #[test]
     fn a_clean_config_has_no_findings() {
         assert_eq!(findings(&base()), []);
+        let mut c = base();
+        c["providers"]["p"]["known_scopes"] = json!([]);
+        assert_eq!(findings(&c), [], "empty known_scopes: not checked");
+        c["providers"]["p"]["known_scopes"] = json!(["read", "write"]);
+        assert_eq!(findings(&c), []);
     }
 
     #[test]
