@@ -392,6 +392,29 @@ fn istio_manifests_match_istio_schemas() {
     }
 }
 
+/// The project's JSON Schema of the plugin configuration (schema/, what
+/// editors use through the file's modeline) accepts the pluginConfig too.
+#[test]
+fn istio_plugin_config_matches_the_project_schema() {
+    let wrapper = root().join("schema/wasmplugin.schema.json");
+    if !wrapper.exists() {
+        eprintln!("skipped: schema/wasmplugin.schema.json not found");
+        return;
+    }
+    let out = Command::new(venv_bin("check-jsonschema"))
+        .arg("--schemafile")
+        .arg(&wrapper)
+        .arg(root().join("deploy/istio/wasmplugin.yaml"))
+        .output()
+        .expect("run check-jsonschema");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn istio_plugin_config_is_accepted_and_its_cluster_exists() {
     let plugin = yaml("deploy/istio/wasmplugin.yaml");
