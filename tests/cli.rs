@@ -347,20 +347,23 @@ fn check_the_repository_configs() {
     } else {
         eprintln!("skipped: no envoy.yaml at the repository root yet");
     }
-    match std::fs::read_dir(repo("deploy/istio")) {
-        Ok(dir) => {
-            let mut manifests: Vec<String> = dir
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .map(|p| p.to_str().unwrap().to_owned())
-                .collect();
-            manifests.sort();
-            if manifests.is_empty() {
-                eprintln!("skipped: no manifests in deploy/istio yet");
+    // deploy/istio manifests, and the examples, when they exist.
+    for dir in ["deploy/istio", "examples"] {
+        match std::fs::read_dir(repo(dir)) {
+            Ok(entries) => {
+                let mut found: Vec<String> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                    .map(|p| p.to_str().unwrap().to_owned())
+                    .collect();
+                found.sort();
+                if found.is_empty() {
+                    eprintln!("skipped: no YAML files in {dir} yet");
+                }
+                files.extend(found);
             }
-            files.extend(manifests);
+            Err(_) => eprintln!("skipped: no {dir} directory yet"),
         }
-        Err(_) => eprintln!("skipped: no deploy/istio directory yet"),
     }
     if files.is_empty() {
         return;
