@@ -494,6 +494,10 @@ class Processes:
         self.procs.append((name, proc))
         return proc
 
+    def forget(self, proc):
+        """Drops a process that has exited by itself."""
+        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+
     def check_alive(self):
         for name, proc in self.procs:
             if proc.poll() is not None:
@@ -581,6 +585,41 @@ def native_bootstrap(text, hosts, wasm):
     return boot, changes
 
 
+def start_ministack(procs):
+    """Starts the Cognito emulator on a free loopback port; returns its URL.
+    The port is picked, freed and handed over, so another process may take it
+    in between: then it refuses to start and the next port is tried."""
+    for attempt in range(3):
+        port = free_port()
+        env = dict(os.environ)
+        env.update({
+            "BIND_HOST": "127.0.0.1",          # loopback only (its default is 0.0.0.0)
+            "GATEWAY_PORT": str(port),
+            "SERVICES": "cognito-idp",         # only the service the demo uses
+            "IOT_MTLS_ENABLED": "0",           # no extra listeners (MQTT on 8883 ...)
+            "SFTP_ENABLED": "0",
+            "MINISTACK_REGION": REGION,
+            "STATE_DIR": os.path.join(DEMO_DIR, "ministack/state"),  # its signing keys
+            "TMPDIR": os.path.join(DEMO_DIR, "ministack/tmp"),       # its pid file
+            "PERSIST_STATE": "0",
+            "LOG_LEVEL": "INFO",
+        })
+        log = os.path.join(DEMO_DIR, "ministack.log")
+        proc = procs.start("ministack", [sys.executable, "-m", "ministack"], log, env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until("ministack", lambda: request("GET", url + "/_ministack/health", timeout=2).status == 200,
+                       30, procs.check_alive)
+            return url
+        except DemoFailure:
+            with open(log, errors="replace") as f:
+                taken = "already in use" in f.read()
+            if proc.poll() is None or not taken or attempt == 2:
+                raise
+            procs.forget(proc)
+    raise DemoFailure("ministack did not start")
+
+
 def run(args):
     envoy_bin = args.envoy or os.environ.get("ENVOY_BIN") or os.path.join(ROOT, ".venv", "envoy")
     # envoy.yaml names the wasm relative to the repository (Envoy runs there);
@@ -615,29 +654,11 @@ def run(args):
         out(f"wasm filter in Envoy. Everything runs on 127.0.0.1; state and logs in {shown(DEMO_DIR)}/.")
 
         # -- processes --------------------------------------------------------
-        ms_port = free_port()
-        ministack_url = f"http://127.0.0.1:{ms_port}"
-        env = dict(os.environ)
-        env.update({
-            "BIND_HOST": "127.0.0.1",          # loopback only (its default is 0.0.0.0)
-            "GATEWAY_PORT": str(ms_port),
-            "SERVICES": "cognito-idp",         # only the service the demo uses
-            "IOT_MTLS_ENABLED": "0",           # no extra listeners (MQTT on 8883 ...)
-            "SFTP_ENABLED": "0",
-            "MINISTACK_REGION": REGION,
-            "STATE_DIR": os.path.join(DEMO_DIR, "ministack/state"),  # its signing keys
-            "TMPDIR": os.path.join(DEMO_DIR, "ministack/tmp"),       # its pid file
-            "PERSIST_STATE": "0",
-            "LOG_LEVEL": "INFO",
-        })
-        procs.start("ministack", [sys.executable, "-m", "ministack"],
-                    os.path.join(DEMO_DIR, "ministack.log"), env=env)
+        ministack_url = start_ministack(procs)
         port_file = os.path.join(DEMO_DIR, "upstream.port")
         procs.start("upstream", [sys.executable, os.path.join(ROOT, "scripts/demo_upstream.py"),
                                  "--host", "127.0.0.1", "--port", "0", "--port-file", port_file],
                     os.path.join(DEMO_DIR, "upstream.log"))
-        wait_until("ministack", lambda: request("GET", ministack_url + "/_ministack/health", timeout=2).status == 200,
-                   30, procs.check_alive)
         up_port = int(wait_until("upstream", lambda: os.path.exists(port_file) and open(port_file).read(), 10,
                                  procs.check_alive))
         out()
@@ -652,7 +673,7 @@ def run(args):
         step("1e", "Start Envoy with envoy.yaml")
         with open(os.path.join(ROOT, "envoy.yaml")) as f:
             text = fill_placeholders(f.read(), ids)
-        boot, changes = native_bootstrap(text, {"ministack": ms_port, "upstream": up_port}, wasm)
+        boot, changes = native_bootstrap(text, {"ministack": int(ministack_url.rsplit(":", 1)[1]), "upstream": up_port}, wasm)
         bootstrap_path = os.path.join(DEMO_DIR, "envoy.json")
         with open(bootstrap_path, "w") as f:
             json.dump(boot, f, indent=2)
