@@ -9,9 +9,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::cases::{CLIENT, ISSUER, claims};
-use support::{Alg, EchoServer, Envoy, EnvoyConfig, JwksMode, JwksServer, Request, TestKey, jwks, send, send_and_abort};
+use support::{
+    Alg, EchoServer, Envoy, EnvoyConfig, JwksMode, JwksServer, Request, TestKey, jwks, send,
+    send_and_abort,
+};
 
-const JWKS_URI: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pO0zNXTot/.well-known/jwks.json";
+const JWKS_URI: &str =
+    "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pO0zNXTot/.well-known/jwks.json";
 
 struct Timing {
     timeout_ms: u64,
@@ -117,9 +121,18 @@ fn four_workers_share_one_fetch_and_no_request_fails() {
     // is ready: the first ones find no keys yet and must wait, not fail.
     let statuses: Vec<u16> = thread::scope(|scope| {
         let handles: Vec<_> = (0..10)
-            .map(|_| scope.spawn(|| (0..10).map(|_| call(&envoy, &token).status).collect::<Vec<_>>()))
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..10)
+                        .map(|_| call(&envoy, &token).status)
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     assert_eq!(statuses.len(), 100);
     assert!(statuses.iter().all(|s| *s == 200), "statuses: {statuses:?}");
@@ -128,12 +141,22 @@ fn four_workers_share_one_fetch_and_no_request_fails() {
     assert_eq!(stat(&envoy, "jwks.cognito.fetch_succeeded"), 1);
     assert_eq!(stat(&envoy, "jwks.cognito.keys"), 1);
     assert_eq!(stat(&envoy, "allowed"), 100);
+    // Every worker checked the token with the host verifier: keys a worker
+    // first sees on a request are probed before that request is checked.
+    assert!(stat(&envoy, "verify.host") >= 1);
+    assert_eq!(stat(&envoy, "verify.pure"), 0);
     // The fetch went to the configured cluster with :authority and :path
     // taken from the URI.
-    assert_eq!(s.jwks.paths(), ["/us-east-1_pO0zNXTot/.well-known/jwks.json"]);
+    assert_eq!(
+        s.jwks.paths(),
+        ["/us-east-1_pO0zNXTot/.well-known/jwks.json"]
+    );
     assert_eq!(s.jwks.hosts(), ["cognito-idp.us-east-1.amazonaws.com"]);
     assert!(
-        envoy.wait_for_log("JWKS for provider cognito fetched from", Duration::from_secs(2)),
+        envoy.wait_for_log(
+            "JWKS for provider cognito fetched from",
+            Duration::from_secs(2)
+        ),
         "a log line per fetch outcome"
     );
     envoy.assert_no_wasm_panic();
@@ -148,9 +171,17 @@ fn cold_start_with_the_idp_down_then_recovery() {
     let started = Instant::now();
     let resp = call(&envoy, &token);
     assert_eq!(resp.status, 503, "{}", resp.body_str());
-    assert!(started.elapsed() < Duration::from_millis(2500), "503 within about timeout_ms, took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "503 within about timeout_ms, took {:?}",
+        started.elapsed()
+    );
     assert!(resp.header("retry-after").is_some());
-    assert!(resp.header("www-authenticate").unwrap().starts_with("Bearer realm="));
+    assert!(
+        resp.header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer realm=")
+    );
     assert_eq!(resp.json()["error"], "temporarily_unavailable");
     // Never a hang: later requests are answered at once while keys are missing.
     let started = Instant::now();
@@ -160,10 +191,14 @@ fn cold_start_with_the_idp_down_then_recovery() {
     s.jwks.restart();
     let back = Instant::now();
     assert!(
-        eventually(Duration::from_secs(8), || call(&envoy, &token).status == 200),
+        eventually(Duration::from_secs(8), || call(&envoy, &token).status
+            == 200),
         "200 within a few seconds of the IdP coming back"
     );
-    eprintln!("recovered {:?} after the JWKS server came back", back.elapsed());
+    eprintln!(
+        "recovered {:?} after the JWKS server came back",
+        back.elapsed()
+    );
     assert!(stat(&envoy, "jwks.cognito.fetch_failed") >= 1);
     assert!(stat(&envoy, "denied.jwks_unavailable") >= 2);
     envoy.assert_no_wasm_panic();
@@ -179,14 +214,24 @@ fn a_slow_idp_answers_waiting_requests_with_503_after_the_timeout() {
     let envoy = s.envoy(&Timing::default(), 1);
     let token = s.token();
     // A client that gives up while its request waits is dropped cleanly.
-    send_and_abort(envoy.port(), &Request::post("/api/v1/order").bearer(&token), Duration::from_millis(200));
+    send_and_abort(
+        envoy.port(),
+        &Request::post("/api/v1/order").bearer(&token),
+        Duration::from_millis(200),
+    );
     let started = Instant::now();
     let resp = call(&envoy, &token);
     assert_eq!(resp.status, 503);
     let waited = started.elapsed();
-    assert!(waited < Duration::from_millis(2500), "answered within about timeout_ms (1 s): {waited:?}");
-    s.jwks.set_mode(JwksMode::Ok(jwks(&[s.key.jwk()]).to_string()));
-    assert!(eventually(Duration::from_secs(8), || call(&envoy, &token).status == 200));
+    assert!(
+        waited < Duration::from_millis(2500),
+        "answered within about timeout_ms (1 s): {waited:?}"
+    );
+    s.jwks
+        .set_mode(JwksMode::Ok(jwks(&[s.key.jwk()]).to_string()));
+    assert!(eventually(Duration::from_secs(8), || call(&envoy, &token)
+        .status
+        == 200));
     envoy.assert_no_wasm_panic();
 }
 
@@ -206,15 +251,25 @@ fn ttl_expiry_during_an_outage_keeps_serving_with_bounded_retries() {
     // Six seconds of outage, six TTLs: the cached keys keep serving.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(6) {
-        assert_eq!(call(&envoy, &token).status, 200, "stale keys serve during the outage");
+        assert_eq!(
+            call(&envoy, &token).status,
+            200,
+            "stale keys serve during the outage"
+        );
         thread::sleep(Duration::from_millis(100));
     }
     // Retries back off (1 s, then 2 s: the cooldown) across all workers:
     // about 4 attempts in 6 s, never one per request or per worker.
     let attempts = s.jwks.count();
-    assert!((2..=6).contains(&attempts), "{attempts} fetch attempts in 6 s");
+    assert!(
+        (2..=6).contains(&attempts),
+        "{attempts} fetch attempts in 6 s"
+    );
     assert_eq!(stat(&envoy, "jwks.cognito.fetch_failed") as usize, attempts);
-    assert!(envoy.wait_for_log("failed: HTTP status 500; keeping the previous keys", Duration::from_secs(2)));
+    assert!(envoy.wait_for_log(
+        "failed: HTTP status 500; keeping the previous keys",
+        Duration::from_secs(2)
+    ));
     envoy.assert_no_wasm_panic();
 }
 
@@ -232,7 +287,8 @@ fn stale_keys_stop_serving_after_max_stale() {
     assert_eq!(call(&envoy, &token).status, 200);
     s.jwks.set_mode(JwksMode::Status(503));
     assert!(
-        eventually(Duration::from_secs(5), || call(&envoy, &token).status == 503),
+        eventually(Duration::from_secs(5), || call(&envoy, &token).status
+            == 503),
         "keys older than TTL + max_stale are not used"
     );
     envoy.assert_no_wasm_panic();
@@ -247,11 +303,18 @@ fn rotation_refetches_once_and_unknown_kid_floods_are_bounded() {
 
     // The IdP publishes a second key and signs with it.
     let new_key = TestKey::rsa("key-2", 2048);
-    s.jwks.set_mode(JwksMode::Ok(jwks(&[s.key.jwk(), new_key.jwk()]).to_string()));
+    s.jwks.set_mode(JwksMode::Ok(
+        jwks(&[s.key.jwk(), new_key.jwk()]).to_string(),
+    ));
     thread::sleep(Duration::from_millis(2100)); // past the cooldown of the startup fetch
     let rotated = new_key.token(Alg::RS256, claims("order/post.order"));
     let resp = call(&envoy, &rotated);
-    assert_eq!(resp.status, 200, "a token signed by a newly published key passes: {}", resp.body_str());
+    assert_eq!(
+        resp.status,
+        200,
+        "a token signed by a newly published key passes: {}",
+        resp.body_str()
+    );
     assert_eq!(s.jwks.count(), 2, "after exactly one refetch");
     assert_eq!(stat(&envoy, "jwks.cognito.unknown_kid_refetch"), 1);
     assert_eq!(stat(&envoy, "jwks.cognito.version"), 2);
@@ -264,10 +327,18 @@ fn rotation_refetches_once_and_unknown_kid_floods_are_bounded() {
     let forger = TestKey::rsa("unused", 2048);
     let flood = |n: usize, tag: &str| {
         for i in 0..n {
-            let t = forger.mint(Alg::RS256, json!({"alg": "RS256", "kid": format!("{tag}-{i}")}), claims("order/post.order"));
+            let t = forger.mint(
+                Alg::RS256,
+                json!({"alg": "RS256", "kid": format!("{tag}-{i}")}),
+                claims("order/post.order"),
+            );
             let resp = call(&envoy, &t);
             assert_eq!(resp.status, 401, "unknown kid {tag}-{i}");
-            assert!(resp.header("www-authenticate").unwrap().contains("invalid_token"));
+            assert!(
+                resp.header("www-authenticate")
+                    .unwrap()
+                    .contains("invalid_token")
+            );
         }
     };
     flood(30, "a");
@@ -275,7 +346,11 @@ fn rotation_refetches_once_and_unknown_kid_floods_are_bounded() {
     // ...and once the cooldown is over, a whole flood costs one.
     thread::sleep(Duration::from_millis(2100));
     flood(30, "b");
-    assert_eq!(s.jwks.count(), 3, "one fetch per cooldown, whatever the flood");
+    assert_eq!(
+        s.jwks.count(),
+        3,
+        "one fetch per cooldown, whatever the flood"
+    );
     assert!(stat(&envoy, "denied.unknown_kid") >= 60);
     envoy.assert_no_wasm_panic();
 }
@@ -295,21 +370,38 @@ fn malformed_and_oversized_documents_keep_the_previous_keys() {
     for (mode, why) in [
         (JwksMode::Malformed, "unusable JWKS"),
         (JwksMode::Oversize(300 * 1024), "over the limit"),
-        (JwksMode::Ok(r#"{"keys":[{"kty":"RSA","kid":"x","n":"AQAB","e":"AQAB"}]}"#.into()), "no usable key"),
+        (
+            JwksMode::Ok(r#"{"keys":[{"kty":"RSA","kid":"x","n":"AQAB","e":"AQAB"}]}"#.into()),
+            "no usable key",
+        ),
         (JwksMode::Ok(r#"{"keys":[]}"#.into()), "no keys"),
         // Envoy answers a reset upstream connection with its own 503.
         (JwksMode::Reset, "failed: HTTP status 503"),
     ] {
         s.jwks.set_mode(mode.clone());
         assert!(
-            eventually(Duration::from_secs(6), || stat(&envoy, "jwks.cognito.fetch_failed") > failures),
+            eventually(Duration::from_secs(6), || stat(
+                &envoy,
+                "jwks.cognito.fetch_failed"
+            ) > failures),
             "{mode:?} counts a failed fetch"
         );
         failures = stat(&envoy, "jwks.cognito.fetch_failed");
-        assert!(envoy.wait_for_log(why, Duration::from_secs(2)), "the log says why ({why})");
-        assert_eq!(call(&envoy, &token).status, 200, "{mode:?}: the previous keys keep serving");
+        assert!(
+            envoy.wait_for_log(why, Duration::from_secs(2)),
+            "the log says why ({why})"
+        );
+        assert_eq!(
+            call(&envoy, &token).status,
+            200,
+            "{mode:?}: the previous keys keep serving"
+        );
     }
-    assert_eq!(stat(&envoy, "jwks.cognito.version"), 1, "bad documents never replaced the keys");
+    assert_eq!(
+        stat(&envoy, "jwks.cognito.version"),
+        1,
+        "bad documents never replaced the keys"
+    );
     envoy.assert_no_wasm_panic();
 }
 
@@ -326,6 +418,8 @@ fn too_many_keys_is_a_failed_fetch() {
     s.jwks.set_mode(JwksMode::Ok(jwks(&many).to_string()));
     let envoy = s.envoy(&Timing::default(), 1);
     assert_eq!(call(&envoy, &s.token()).status, 503);
-    assert!(eventually(Duration::from_secs(3), || envoy.log().contains("more than the limit of 64")));
+    assert!(eventually(Duration::from_secs(3), || envoy
+        .log()
+        .contains("more than the limit of 64")));
     envoy.assert_no_wasm_panic();
 }

@@ -25,6 +25,9 @@ const IDLE_TICK_MS: u32 = 1000;
 const BUSY_TICK_MS: u32 = 50;
 /// Tick asked for from a request that needs a fetch started now.
 const KICK_TICK_MS: u32 = 1;
+/// Most requests one VM holds while keys are fetched; more are answered
+/// 503 at once (a flood during an IdP outage must not grow memory).
+const MAX_WAITERS: usize = 4096;
 
 /// A request paused until keys arrive.
 pub struct Waiter {
@@ -101,19 +104,25 @@ impl Vm {
         }
     }
 
+    /// A provider's remote keys changed in this VM: probe them for the host
+    /// verifier, publish the gauges and drop cache entries of older keys.
     fn installed(&self, pid: ProviderId, remote: &Remote) {
         if let Some(i) = &remote.installed {
             self.verifier.prepare(&i.keys);
-            self.metrics.set(
-                &self.policy,
-                Metric::KeysInUse(pid),
-                u64::try_from(i.keys.len()).unwrap_or(0),
-            );
-            self.metrics
-                .set(&self.policy, Metric::KeysVersion(pid), i.meta.version);
-            if let Ok(mut cache) = self.cache.try_borrow_mut() {
-                cache.retain_version(pid, i.meta.version);
-            }
+            self.publish_keys(pid, i.keys.len(), i.meta.version);
+        }
+    }
+
+    fn publish_keys(&self, pid: ProviderId, keys: usize, version: u64) {
+        self.metrics.set(
+            &self.policy,
+            Metric::KeysInUse(pid),
+            u64::try_from(keys).unwrap_or(0),
+        );
+        self.metrics
+            .set(&self.policy, Metric::KeysVersion(pid), version);
+        if let Ok(mut cache) = self.cache.try_borrow_mut() {
+            cache.retain_version(pid, version);
         }
     }
 
@@ -133,9 +142,11 @@ impl Vm {
             let mut keys = VmKeys {
                 policy: &self.policy,
                 remotes: &mut remotes,
+                verifier: &self.verifier,
                 now,
                 last_chance,
                 kick: false,
+                installed: Vec::new(),
             };
             let mut env = Env {
                 keys: &mut keys,
@@ -147,8 +158,12 @@ impl Vm {
             if keys.kick {
                 self.kick();
             }
-            eval
+            (eval, keys.installed)
         };
+        let (eval, installed) = eval;
+        for (pid, keys, version) in installed {
+            self.publish_keys(pid, keys, version);
+        }
         let plan = plan::plan(&self.policy, &eval, &mut req);
         self.account(&eval);
         match plan {
@@ -176,8 +191,11 @@ impl Vm {
                 Disposition::Responded
             }
             Plan::Wait(wait) => {
-                self.park(context_id, wait, now);
-                Disposition::Waiting
+                if self.park(context_id, wait, now) {
+                    Disposition::Waiting
+                } else {
+                    self.respond_unavailable()
+                }
             }
         }
     }
@@ -233,23 +251,30 @@ impl Vm {
         }
     }
 
-    fn park(&self, context_id: u32, wait: Wait, now: Millis) {
+    /// Holds a request until keys arrive; a request held again keeps its
+    /// first deadline. False when this VM already holds too many.
+    fn park(&self, context_id: u32, wait: Wait, now: Millis) -> bool {
         let timeout = match self.policy.providers.get(wait.provider).map(|p| &p.keys) {
             Some(KeySource::Remote(spec)) => spec.timeout_ms,
             _ => 1000,
         };
-        if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-            match waiters.iter_mut().find(|w| w.context_id == context_id) {
-                Some(w) => w.wait = wait,
-                None => waiters.push(Waiter {
-                    context_id,
-                    wait,
-                    since: now,
-                    deadline: now.saturating_add(timeout),
-                }),
-            }
+        let Ok(mut waiters) = self.waiters.try_borrow_mut() else {
+            return false;
+        };
+        let held = waiters.len();
+        match waiters.iter_mut().find(|w| w.context_id == context_id) {
+            Some(w) => w.wait = wait,
+            None if held >= MAX_WAITERS => return false,
+            None => waiters.push(Waiter {
+                context_id,
+                wait,
+                since: now,
+                deadline: now.saturating_add(timeout),
+            }),
         }
+        drop(waiters);
         self.set_tick(BUSY_TICK_MS.min(self.current_tick()).max(KICK_TICK_MS));
+        true
     }
 
     fn current_tick(&self) -> u32 {
@@ -448,12 +473,14 @@ impl Vm {
                 .collect()
         };
         for (context_id, last_chance) in due {
-            self.forget(context_id);
             if abi::set_effective_context(context_id).is_err() {
                 // The client went away; nothing to answer.
+                self.forget(context_id);
                 continue;
             }
-            self.process(context_id, true, last_chance);
+            if self.process(context_id, true, last_chance) != Disposition::Waiting {
+                self.forget(context_id);
+            }
         }
     }
 }
@@ -463,10 +490,13 @@ impl Vm {
 struct VmKeys<'v> {
     policy: &'v Policy,
     remotes: &'v mut Vec<Option<Remote>>,
+    verifier: &'v HostVerifier,
     now: Millis,
     last_chance: bool,
     /// A fetch was claimed: the root must tick now to start it.
     kick: bool,
+    /// Key sets installed during this request: (provider, keys, version).
+    installed: Vec<(ProviderId, usize, u64)>,
 }
 
 impl KeyStore for VmKeys<'_> {
@@ -476,7 +506,16 @@ impl KeyStore for VmKeys<'_> {
             Some(KeySource::Remote(_)) => {
                 match self.remotes.get_mut(provider).and_then(Option::as_mut) {
                     Some(remote) => {
-                        remote.sync(&self.policy.limits);
+                        if remote.sync(&self.policy.limits)
+                            && let Some(i) = &remote.installed
+                        {
+                            // Keys another VM fetched, first seen on a
+                            // request: ready them for the host verifier
+                            // before this request is checked.
+                            self.verifier.prepare(&i.keys);
+                            self.installed
+                                .push((provider, i.keys.len(), i.meta.version));
+                        }
                         let status = remote.status(self.now, self.last_chance);
                         if matches!(status, KeyStatus::Loading) {
                             self.kick = true;
