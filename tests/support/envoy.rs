@@ -472,7 +472,12 @@ impl Envoy {
             .map(|(_, v)| *v)
             .sum();
         let log = self.log();
-        assert_eq!(reloads, 0, "a wasm VM was reloaded after a failure; log tail:\n{}", tail(&log, 40));
+        assert_eq!(
+            reloads,
+            0,
+            "a wasm VM was reloaded after a failure; log tail:\n{}",
+            tail(&log, 40)
+        );
         let lines: Vec<&str> = log.lines().collect();
         let mut excerpts = Vec::new();
         let mut i = 0;
