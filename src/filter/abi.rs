@@ -124,6 +124,7 @@ unsafe extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_get_metric(metric_id: u32, return_value: *mut u64) -> u32;
 }
 
 fn check(status: u32) -> Result<(), Status> {
@@ -345,6 +346,19 @@ pub fn increment_metric(id: u32, by: i64) {
     unsafe {
         proxy_increment_metric(id, by);
     }
+}
+
+pub fn get_metric(id: u32) -> Option<u64> {
+    let mut value = 0u64;
+    // SAFETY: out-pointer to a local.
+    let status = unsafe { proxy_get_metric(id, &mut value) };
+    (status == OK).then_some(value)
+}
+
+/// Bytes of this VM's linear memory.
+pub fn memory_bytes() -> u64 {
+    let pages = core::arch::wasm32::memory_size(0);
+    u64::try_from(pages).unwrap_or(0).saturating_mul(65536)
 }
 
 pub fn record_metric(id: u32, value: u64) {

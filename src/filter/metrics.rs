@@ -10,6 +10,7 @@
 //! | `jwt_policy.verify.host` / `.pure` | counter |
 //! | `jwt_policy.jwks.<p>.fetch_started` / `_succeeded` / `_failed` / `.unknown_kid_refetch` | counter |
 //! | `jwt_policy.jwks.<p>.keys`, `jwt_policy.jwks.<p>.version` | gauge |
+//! | `jwt_policy.vm_memory_bytes` (largest VM's linear memory) | gauge |
 //!
 //! Metrics are defined on first use and their ids kept, so the hot path
 //! formats no names.
@@ -40,12 +41,16 @@ pub enum Metric {
     UnknownKidRefetch(ProviderId),
     KeysInUse(ProviderId),
     KeysVersion(ProviderId),
+    /// The linear memory of the largest VM.
+    VmMemoryBytes,
 }
 
 impl Metric {
     fn kind(self) -> MetricKind {
         match self {
-            Metric::KeysInUse(_) | Metric::KeysVersion(_) => MetricKind::Gauge,
+            Metric::KeysInUse(_) | Metric::KeysVersion(_) | Metric::VmMemoryBytes => {
+                MetricKind::Gauge
+            }
             _ => MetricKind::Counter,
         }
     }
@@ -87,6 +92,7 @@ impl Metric {
             }
             Metric::KeysInUse(p) => format!("jwt_policy.jwks.{}.keys", provider(p)),
             Metric::KeysVersion(p) => format!("jwt_policy.jwks.{}.version", provider(p)),
+            Metric::VmMemoryBytes => "jwt_policy.vm_memory_bytes".into(),
         }
     }
 }
@@ -110,6 +116,15 @@ impl Metrics {
     pub fn inc(&self, policy: &Policy, metric: Metric) {
         if let Some(id) = self.id(policy, metric) {
             abi::increment_metric(id, 1);
+        }
+    }
+
+    /// Raises a gauge shared by all VMs to `value` if it is lower.
+    pub fn raise(&self, policy: &Policy, metric: Metric, value: u64) {
+        if let Some(id) = self.id(policy, metric)
+            && abi::get_metric(id).is_none_or(|current| current < value)
+        {
+            abi::record_metric(id, value);
         }
     }
 

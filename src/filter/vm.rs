@@ -321,6 +321,8 @@ impl Vm {
     /// waiting requests, and choose the next tick.
     pub fn tick(&self) {
         let now = abi::now_ms();
+        self.metrics
+            .raise(&self.policy, Metric::VmMemoryBytes, abi::memory_bytes());
         let mut changed: Vec<ProviderId> = Vec::new();
         let mut starving = false;
         if let Ok(mut remotes) = self.remotes.try_borrow_mut() {
