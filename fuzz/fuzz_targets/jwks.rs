@@ -1,0 +1,6 @@
+#![no_main]
+//! See `jwt_policy_fuzz::jwks` (fuzz/src/jwks.rs) for the input and the invariants.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    jwt_policy_fuzz::jwks::run(data);
+});

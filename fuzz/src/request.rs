@@ -1,0 +1,198 @@
+//! The `request` target: a whole request through the decision of
+//! [`crate::request_policy`], and the same bytes through the small decoders
+//! of the host layer.
+//!
+//! Input, one item per line (`\n`): the method, the request target
+//! (`:path`), the route name (empty: none), then headers as `name: value`
+//! (lines without a colon are skipped; repeated names are joined with
+//! commas, as Envoy presents them).
+//!
+//! Invariants: no panic; the decision is the same with and without the
+//! token cache; denials are 401 or 403; `normalize_path` gives an absolute
+//! path without query, fragment, empty, `.` or `..` segments, and is
+//! idempotent; an `Allow` under a token rule only for a token (found again
+//! where the provider reads it) that passes the reference signature and
+//! claim checks, with the rule's scopes; a token that is not forwarded is
+//! gone from the forwarded request (header removed, parameter or cookie
+//! cut out); header hygiene. Decoders: `envoy_crypto::parse_result`,
+//! `DocMeta`, `DocRecord` and `FetchState` never panic and whatever they
+//! decode encodes back to itself; the ECDSA DER conversion and the
+//! `verify_signature` argument encoding give well-formed output.
+
+use jwt_policy::algorithm::Algorithm;
+use jwt_policy::engine::Outcome;
+use jwt_policy::envoy_crypto;
+use jwt_policy::extract::{Extraction, TokenSite, cookie_values, extract, query_values};
+use jwt_policy::jwks_cache::{self, DocMeta, DocRecord, FetchState, Purpose};
+use jwt_policy::plan::Plan;
+use jwt_policy::policy::RemoteJwks;
+use jwt_policy::rules::normalize_path;
+use jwt_policy::signature;
+
+use crate::{FuzzRequest, NOW, check_allowed_token, check_outcome, check_plan};
+
+/// Reads the line format described in the module documentation.
+pub fn parse(data: &[u8]) -> FuzzRequest {
+    let mut lines = data.split(|b| *b == b'\n');
+    let method = lines.next().map(<[u8]>::to_vec);
+    let path = lines.next().map(<[u8]>::to_vec);
+    let route = lines.next().filter(|r| !r.is_empty()).map(<[u8]>::to_vec);
+    let headers = lines
+        .filter_map(|line| {
+            let colon = line.iter().position(|b| *b == b':')?;
+            let (name, value) = line.split_at(colon);
+            let value = value.get(1..).unwrap_or_default();
+            let value = value.strip_prefix(b" ").unwrap_or(value);
+            Some((name.to_vec(), value.to_vec()))
+        })
+        .collect();
+    FuzzRequest {
+        method,
+        path,
+        route,
+        headers,
+    }
+}
+
+/// The request line format for seeds.
+pub fn render(method: &str, path: &str, route: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = format!("{method}\n{path}\n{route}");
+    for (name, value) in headers {
+        out.push_str(&format!("\n{name}: {value}"));
+    }
+    out.into_bytes()
+}
+
+/// Runs one input; returns the decision for the seed tests.
+pub fn run(data: &[u8]) -> Outcome {
+    decoders(data);
+    let policy = crate::request_policy();
+    let req = parse(data);
+    if let Some(target) = &req.path {
+        check_normalized(target);
+    }
+    let (eval, plan) = crate::decide_twice(policy, &req);
+    check_outcome(&eval, false);
+    check_plan(&plan);
+    let Some(pid) = eval.provider else {
+        return eval.outcome;
+    };
+    let provider = &policy.providers[pid];
+    let Outcome::Allow(grant) = &eval.outcome else {
+        return eval.outcome;
+    };
+    let mut r = req.clone();
+    let Extraction::Found { token, site } = extract(&provider.locations, &mut r) else {
+        panic!("allowed without a token to be found again");
+    };
+    let rule = eval.rule.map(|i| policy.rules[i].name.as_str());
+    let (any, all): (&[&str], &[&str]) = match rule {
+        Some("1") => (&["order/post.order"], &[]),
+        Some("2") => (&["order/get.order", "order/admin"], &[]),
+        Some("3") => (&[], &["order/admin", "order/audit"]),
+        _ => (&[], &[]),
+    };
+    check_allowed_token(&token, &provider.name, any, all);
+    if !provider.forward_token {
+        assert_eq!(
+            grant.strip.as_ref(),
+            Some(&site),
+            "the token's place is stripped"
+        );
+        let Plan::Forward(edits) = &plan else {
+            panic!("an allowed request is forwarded")
+        };
+        match &site {
+            TokenSite::Header(name) => assert!(edits.remove.contains(name)),
+            TokenSite::Param(name) => {
+                let target = edits.get(":path").expect("the path is rewritten");
+                // A fragment is never sent in a request target (Envoy refuses
+                // one), and after it `?` means nothing: only check without.
+                if !req.path.as_deref().unwrap_or_default().contains(&b'#') {
+                    assert_eq!(query_values(target, name).count(), 0, "{target:?}");
+                }
+            }
+            TokenSite::Cookie(name) => match edits.get("cookie") {
+                Some(cookies) => assert_eq!(cookie_values(cookies, name).count(), 0),
+                None => assert!(edits.remove.iter().any(|h| h == "cookie")),
+            },
+        }
+    }
+    eval.outcome
+}
+
+fn check_normalized(target: &[u8]) {
+    let n = normalize_path(target);
+    assert!(n.starts_with(b"/"), "{n:?}");
+    assert!(!n.contains(&b'?') && !n.contains(&b'#'), "{n:?}");
+    let inner = n.get(1..).unwrap_or_default();
+    let inner = inner.strip_suffix(b"/").unwrap_or(inner);
+    if !inner.is_empty() {
+        for seg in inner.split(|b| *b == b'/') {
+            assert!(
+                !seg.is_empty() && seg != b"." && seg != b"..",
+                "segment {seg:?} left in {n:?}"
+            );
+        }
+    }
+    assert_eq!(
+        normalize_path(&n),
+        n,
+        "normalising twice changes {target:?}"
+    );
+}
+
+fn spec() -> RemoteJwks {
+    RemoteJwks {
+        cluster: "jwks".into(),
+        uri: "https://idp.example.com/jwks.json".into(),
+        authority: "idp.example.com".into(),
+        path: "/jwks.json".into(),
+        timeout_ms: 5000,
+        cache_ttl_s: 3600,
+        max_stale_s: 86_400,
+        refetch_cooldown_s: 30,
+    }
+}
+
+fn decoders(data: &[u8]) {
+    let _ = envoy_crypto::parse_result(data);
+
+    let spec = spec();
+    let now = NOW * 1000;
+    let meta = DocMeta::decode(data);
+    if let Some(m) = meta {
+        assert_eq!(DocMeta::decode(&m.encode()), Some(m));
+        let _ = (m.usable_at(now, &spec), m.refresh_at());
+    }
+    if let Some(d) = DocRecord::decode(data) {
+        assert_eq!(DocRecord::decode(&d.encode()).as_ref(), Some(&d));
+        let next = jwks_cache::stored_after_fetch(Some(&d), b"{}".to_vec(), now, &spec);
+        assert!(next.meta.version >= d.meta.version);
+    }
+    let state = FetchState::decode(data);
+    assert_eq!(FetchState::decode(&state.encode()), state);
+    let meta = meta.unwrap_or_default();
+    for purpose in [Purpose::Scheduled, Purpose::UnknownKid] {
+        if let Some(claimed) = state.claim(7, purpose, &meta, now, &spec) {
+            assert_eq!(claimed.holder, 7);
+            assert!(claimed.fetching(now));
+            assert!(!claimed.succeeded(7, now).fetching(now));
+            assert!(!claimed.failed(7, now, &spec).fetching(now));
+        }
+    }
+    let _ = jwks_cache::backoff_ms(state.failures, &spec);
+
+    if let Some(der) = signature::ecdsa_der_from_jws(data) {
+        assert_eq!(der.first(), Some(&0x30));
+        assert_eq!(usize::from(der[1]) + 2, der.len(), "DER length");
+    }
+    for alg in [Algorithm::RS256, Algorithm::ES256] {
+        if let Some(args) = envoy_crypto::arguments(alg, b"spki", data, data) {
+            assert!(
+                envoy_crypto::parse_result(&args).is_some(),
+                "arguments are not protobuf"
+            );
+        }
+    }
+}
