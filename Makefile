@@ -44,3 +44,13 @@ cli:
 schema:
 	$(CARGO) run --quiet --bin jwt-policy -- schema > schema/jwt-policy.schema.json.tmp
 	mv schema/jwt-policy.schema.json.tmp schema/jwt-policy.schema.json
+
+# Fuzzing (cargo-fuzz on nightly, FUZZING.md). fuzz-smoke: the seed tests
+# and ~25 s of each target (FUZZ_SMOKE_SECONDS), failing on any crash.
+# fuzz: long runs, FUZZ_SECONDS per target (default 600), one at a time.
+.PHONY: fuzz-smoke fuzz
+fuzz-smoke:
+	./scripts/fuzz.sh smoke
+
+fuzz:
+	./scripts/fuzz.sh long
