@@ -216,6 +216,20 @@ impl Policy {
             None => DEFAULT_DECISION_HEADER.to_owned(),
             Some(h) => header_name("decision_header", h)?,
         };
+        // Like a claim header: the filter removes it from every request and
+        // sets it in report mode, so it must not be a header that frames or
+        // routes the request, carries credentials, or holds the token.
+        let token_location = providers.iter().any(|p| {
+            p.locations.iter().any(
+                |l| matches!(l, TokenLocation::Header { name, .. } if *name == decision_header),
+            )
+        });
+        if RESERVED_HEADERS.contains(&decision_header.as_str()) || token_location {
+            return refuse(
+                "decision_header",
+                "is a header the filter must not set (framing, credentials or a token location)",
+            );
+        }
         let token_cache = compile_cache(config.token_cache.as_ref())?;
 
         let mut managed_headers: Vec<String> = Vec::new();
@@ -1271,6 +1285,25 @@ pub(crate) mod tests {
         );
         assert_eq!(s("https://h/#f"), None);
         assert_eq!(s("h/j"), None);
+    }
+
+    /// Found by the `config` fuzz target: the decision header escaped the
+    /// checks claim headers get, so `"decision_header": "authorization"`
+    /// (or `content-length`) compiled, and report mode then replaced that
+    /// header of every request with the decision.
+    #[test]
+    fn decision_header_is_not_a_reserved_or_token_header() {
+        for header in ["authorization", "Content-Length", "cookie", "host", "x-jwt"] {
+            let mut c = example();
+            c["mode"] = json!("report");
+            c["decision_header"] = json!(header);
+            c["providers"]["cognito"]["from_headers"] =
+                json!([{ "name": "authorization", "prefix": "Bearer " }, { "name": "X-JWT" }]);
+            assert_eq!(refused(&c).field, "decision_header", "{header}");
+        }
+        let mut c = example();
+        c["decision_header"] = json!("X-Would-Deny");
+        assert_eq!(compile(&c).unwrap().decision_header, "x-would-deny");
     }
 
     #[test]
