@@ -55,7 +55,6 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "fuzz/artifacts/$t"
   dict=()
   case "$t" in token | jwks | config) dict=(-dict=fuzz/jwt.dict) ;; esac
-  before=$(find "$corpus" -type f | wc -l)
   echo "fuzz: $t for ${seconds}s (log: $logs/$t-$mode.log)"
   start=$(date +%s)
   status=0
@@ -63,10 +62,11 @@ for t in "${targets[@]}"; do
     -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 "${dict[@]}" >"$logs/$t-$mode.log" 2>&1 || status=$?
   took=$(($(date +%s) - start))
-  after=$(find "$corpus" -type f | wc -l)
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t-$mode.log" | tail -1)
   cov=$(grep -E '^#[0-9]+.*cov:' "$logs/$t-$mode.log" | tail -1 | sed -n 's/.*\(cov: [0-9]*\) \(ft: [0-9]*\).*/\1 \2/p')
-  echo "fuzz: $t: ${runs:-?} executions in ${took}s, $cov, corpus $before -> $after files (+ seeds)"
+  # libFuzzer's corpus size after loading (seeds + earlier finds) and at the end.
+  corp() { grep -E "^#[0-9]+[[:space:]]+$1" "$logs/$t-$mode.log" | tail -1 | sed -n 's/.*corp: \([0-9]*\).*/\1/p'; }
+  echo "fuzz: $t: ${runs:-?} executions in ${took}s, $cov, corpus $(corp INITED) -> $(corp DONE) inputs"
   if [ "$status" -ne 0 ]; then
     echo "fuzz: $t FAILED (exit $status); the end of the log:" >&2
     tail -40 "$logs/$t-$mode.log" >&2
