@@ -146,7 +146,10 @@ fn four_workers_share_one_fetch_and_no_request_fails() {
     assert!(stat(&envoy, "verify.host") >= 1);
     assert_eq!(stat(&envoy, "verify.pure"), 0);
     // Memory is visible: the largest VM's linear memory, set on each tick.
-    assert!(eventually(Duration::from_secs(3), || stat(&envoy, "vm_memory_bytes") >= 1 << 20));
+    assert!(eventually(Duration::from_secs(3), || stat(
+        &envoy,
+        "vm_memory_bytes"
+    ) >= 1 << 20));
     // The fetch went to the configured cluster with :authority and :path
     // taken from the URI.
     assert_eq!(
