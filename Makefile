@@ -54,3 +54,10 @@ fuzz-smoke:
 
 fuzz:
 	./scripts/fuzz.sh long
+
+# Benchmark against Envoy's native jwt_authn (bench/RESULTS.md): one Envoy,
+# three listeners, wrk. BENCH_QUICK=1 for a short run (results then go to
+# target/bench/RESULTS-quick.md). Installs wrk from Debian if missing.
+.PHONY: bench
+bench: wasm
+	./bench/run.sh

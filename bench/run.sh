@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make bench` (after `make wasm`): installs wrk from Debian if it is missing,
+# then runs bench/bench.py with the project's .venv (Envoy and cryptography
+# come from `make setup`). BENCH_QUICK=1 for a short run; see bench/bench.py
+# for the other knobs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "bench: installing wrk (Debian)"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq wrk >/dev/null
+fi
+if ! command -v taskset >/dev/null 2>&1; then
+  echo "bench: taskset (util-linux) not found; running unpinned"
+  export BENCH_PIN=0
+fi
+
+exec .venv/bin/python bench/bench.py "$@"
