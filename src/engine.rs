@@ -19,7 +19,7 @@ use crate::request::RequestView;
 use crate::rules::{RequestFacts, normalize_path};
 use crate::signature::{self, Key, Verifier};
 use crate::token::{self, TokenError};
-use crate::token_cache::{self, TokenCache, VerifiedToken};
+use crate::token_cache::{TokenCache, VerifiedToken};
 use crate::trace::{Check, Trace};
 
 /// Longest claim value copied into a header.
@@ -228,12 +228,11 @@ fn token_rule(
         Some(KeyStatus::Ready { version, .. }) => Some(*version),
         Some(_) => None,
     };
-    let cache_key = token_cache::digest(pid, &token);
     if let (Some(cache), Some(version)) = (env.cache.as_deref_mut(), version)
         && cache.enabled()
     {
         eval.cache = CacheUse::Miss;
-        if let Some(vt) = cache.get(&cache_key, version, now) {
+        if let Some(vt) = cache.get(pid, &token, version, now) {
             eval.cache = CacheUse::Hit;
             eval.kid.clone_from(&vt.kid);
             trace.step(Check::Cache, true, &|| {
@@ -458,7 +457,7 @@ fn token_rule(
     };
     let outcome = authorize(provider, requirement, &verified, now, false, strip, trace);
     if let Some(cache) = env.cache.as_deref_mut() {
-        cache.insert(cache_key, verified, token.len(), now);
+        cache.insert(&token, verified, now);
     }
     outcome
 }

@@ -2,15 +2,22 @@
 //!
 //! An entry remembers that a token passed every check that does not depend
 //! on time or on the route: signature, issuer, audience, `token_use`,
-//! provider claims. It is keyed by SHA-256 of the provider and the whole
-//! token, tied to the key set version it was verified with (a new version
-//! drops it), and never outlives the token's `exp`. Time claims, scopes and
-//! rule claims are still checked on every hit.
+//! provider claims. It is found by the provider and the whole token: a
+//! keyed SipHash (std's `RandomState`, random per cache) picks the slot, and
+//! the slot keeps the token text, compared in full on every hit, so a hash
+//! collision can only cost a miss, never match another token. (A SHA-256
+//! digest of the token was the key before: about 48,000 instructions per
+//! request for an 800-byte token, over 90% of a cache hit; bench/PROFILE.md.)
+//! The entry is tied to the key set version it was verified with (a new
+//! version drops it), and never outlives the token's `exp`. Time claims,
+//! scopes and rule claims are still checked on every hit.
 //!
 //! Eviction is CLOCK (second chance): O(1) amortised, no per-hit
 //! bookkeeping beyond one flag, close to LRU for this workload.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 
 use serde_json::{Map, Value};
 
@@ -36,17 +43,12 @@ pub struct VerifiedToken {
     pub headers: Vec<(String, String)>,
 }
 
-pub type Digest = [u8; 32];
-
-/// The cache key of a token presented for a provider.
-pub fn digest(provider: ProviderId, token: &str) -> Digest {
-    let mut h = hmac_sha256::Hash::new();
-    h.update(u64::try_from(provider).unwrap_or(u64::MAX).to_le_bytes());
-    h.update(token.as_bytes());
-    h.finalize()
-}
+/// Where an entry lives: a keyed hash of the provider and the token.
+type Key = u64;
 
 struct Slot {
+    /// The token text, compared on every hit.
+    text: Box<str>,
     token: VerifiedToken,
     expires_at: u64,
     size: usize,
@@ -56,8 +58,9 @@ struct Slot {
 /// The cache. Capacity 0 disables it.
 pub struct TokenCache {
     settings: CacheSettings,
-    slots: HashMap<Digest, Slot>,
-    clock: VecDeque<Digest>,
+    hasher: RandomState,
+    slots: HashMap<Key, Slot>,
+    clock: VecDeque<Key>,
     bytes: usize,
 }
 
@@ -65,6 +68,7 @@ impl TokenCache {
     pub fn new(settings: CacheSettings) -> TokenCache {
         TokenCache {
             settings,
+            hasher: RandomState::new(),
             slots: HashMap::with_capacity(settings.max_entries.min(4096)),
             clock: VecDeque::with_capacity(settings.max_entries.min(4096)),
             bytes: 0,
@@ -88,27 +92,45 @@ impl TokenCache {
         self.bytes
     }
 
-    /// The entry for `key`, if it is still good for `key_version` at `now`.
-    pub fn get(&mut self, key: &Digest, key_version: u64, now: u64) -> Option<&VerifiedToken> {
-        let fresh = match self.slots.get(key) {
+    fn key(&self, provider: ProviderId, text: &str) -> Key {
+        self.hasher.hash_one((provider, text))
+    }
+
+    /// The entry for `text` presented for `provider`, if it is still good
+    /// for `key_version` at `now`.
+    pub fn get(
+        &mut self,
+        provider: ProviderId,
+        text: &str,
+        key_version: u64,
+        now: u64,
+    ) -> Option<&VerifiedToken> {
+        if !self.enabled() {
+            return None;
+        }
+        let key = self.key(provider, text);
+        let fresh = match self.slots.get(&key) {
             None => return None,
+            // Another token with the same hash: not this one's entry.
+            Some(slot) if slot.token.provider != provider || *slot.text != *text => return None,
             Some(slot) => slot.token.key_version == key_version && now < slot.expires_at,
         };
         if !fresh {
-            self.remove(key);
+            self.remove(&key);
             return None;
         }
-        let slot = self.slots.get_mut(key)?;
+        let slot = self.slots.get_mut(&key)?;
         slot.referenced = true;
         Some(&slot.token)
     }
 
-    /// Remembers a verified token; `token_bytes` is the length of the token
-    /// text (the bulk of what an entry costs).
-    pub fn insert(&mut self, key: Digest, token: VerifiedToken, token_bytes: usize, now: u64) {
+    /// Remembers that `text` verified as `token` (for `token.provider`).
+    pub fn insert(&mut self, text: &str, token: VerifiedToken, now: u64) {
         if !self.enabled() {
             return;
         }
+        let key = self.key(token.provider, text);
+        let token_bytes = text.len();
         let expires_at = token
             .time
             .exp
@@ -133,6 +155,7 @@ impl TokenCache {
         self.slots.insert(
             key,
             Slot {
+                text: text.into(),
                 token,
                 expires_at,
                 size,
@@ -157,7 +180,7 @@ impl TokenCache {
         self.clock.retain(|k| slots.contains_key(k));
     }
 
-    fn remove(&mut self, key: &Digest) {
+    fn remove(&mut self, key: &Key) {
         if let Some(slot) = self.slots.remove(key) {
             self.bytes = self.bytes.saturating_sub(slot.size);
             // The stale clock position is skipped when the hand reaches it.
@@ -193,8 +216,8 @@ fn entry_size(token: &VerifiedToken, token_bytes: usize) -> usize {
         .map(|(n, v)| n.len().saturating_add(v.len()))
         .sum();
     let scopes: usize = token.scopes.iter().map(String::len).sum();
-    // Claims are roughly as large as the token's payload, which is most of
-    // the token; count the token once more for them, plus fixed overhead.
+    // The slot keeps the token text, and the claims are roughly as large as
+    // its payload (most of the token): the token twice, plus fixed overhead.
     token_bytes
         .saturating_mul(2)
         .saturating_add(headers)
@@ -232,51 +255,68 @@ mod tests {
     #[test]
     fn hits_until_expiry_or_version_change() {
         let mut c = cache(10);
-        let k = digest(0, "t");
-        c.insert(k, vt(0, 1, Some(1000)), 10, 100);
-        assert!(c.get(&k, 1, 999).is_some());
-        assert!(c.get(&k, 2, 500).is_none(), "other key version");
+        c.insert("t", vt(0, 1, Some(1000)), 100);
+        assert!(c.get(0, "t", 1, 999).is_some());
+        assert!(c.get(0, "t", 2, 500).is_none(), "other key version");
         assert!(c.is_empty(), "a stale entry is dropped");
-        c.insert(k, vt(0, 1, Some(1000)), 10, 100);
-        assert!(c.get(&k, 1, 1000).is_none(), "expired");
+        c.insert("t", vt(0, 1, Some(1000)), 100);
+        assert!(c.get(0, "t", 1, 1000).is_none(), "expired");
         assert_eq!(c.bytes(), 0);
     }
 
     #[test]
-    fn keys_depend_on_provider_and_token() {
-        assert_ne!(digest(0, "t"), digest(1, "t"));
-        assert_ne!(digest(0, "t"), digest(0, "u"));
-        assert_eq!(digest(3, "t"), digest(3, "t"));
+    fn entries_depend_on_provider_and_whole_token() {
+        let mut c = cache(10);
+        c.insert("t", vt(0, 0, Some(1000)), 0);
+        assert!(c.get(0, "t", 0, 1).is_some());
+        assert!(c.get(1, "t", 0, 1).is_none(), "another provider");
+        assert!(c.get(0, "u", 0, 1).is_none());
+        assert!(c.get(0, "t ", 0, 1).is_none());
+        assert_ne!(c.key(0, "t"), c.key(1, "t"));
+        assert_eq!(c.key(3, "t"), c.key(3, "t"));
+    }
+
+    #[test]
+    fn a_hash_collision_is_a_miss_not_a_match() {
+        let mut c = cache(10);
+        c.insert("a", vt(0, 0, Some(1000)), 0);
+        // Force the entry of "a" under the key "b" hashes to.
+        let slot = c.slots.remove(&c.key(0, "a")).unwrap();
+        let kb = c.key(0, "b");
+        c.slots.insert(kb, slot);
+        assert!(c.get(0, "b", 0, 1).is_none());
+        assert_eq!(c.len(), 1, "the other token's entry stays");
+        c.insert("b", vt(0, 0, Some(1000)), 0);
+        assert!(c.get(0, "b", 0, 1).is_some(), "replaced by the real one");
     }
 
     #[test]
     fn tokens_without_exp_are_kept_briefly() {
         let mut c = cache(10);
-        let k = digest(0, "t");
-        c.insert(k, vt(0, 0, None), 10, 100);
-        assert!(c.get(&k, 0, 100 + MAX_ENTRY_AGE_S - 1).is_some());
-        assert!(c.get(&k, 0, 100 + MAX_ENTRY_AGE_S).is_none());
-        c.insert(k, vt(0, 0, Some(50)), 10, 100);
+        c.insert("t", vt(0, 0, None), 100);
+        assert!(c.get(0, "t", 0, 100 + MAX_ENTRY_AGE_S - 1).is_some());
+        assert!(c.get(0, "t", 0, 100 + MAX_ENTRY_AGE_S).is_none());
+        c.insert("t", vt(0, 0, Some(50)), 100);
         assert!(c.is_empty(), "already expired tokens are not stored");
     }
 
     #[test]
     fn bounded_by_entries_with_second_chance() {
         let mut c = cache(3);
-        let keys: Vec<Digest> = (0..5).map(|i| digest(0, &i.to_string())).collect();
-        for k in &keys[..3] {
-            c.insert(*k, vt(0, 0, Some(10_000)), 10, 0);
+        let texts: Vec<String> = (0..5).map(|i| i.to_string()).collect();
+        for t in &texts[..3] {
+            c.insert(t, vt(0, 0, Some(10_000)), 0);
         }
-        assert!(c.get(&keys[0], 0, 1).is_some(), "referenced");
-        c.insert(keys[3], vt(0, 0, Some(10_000)), 10, 0);
+        assert!(c.get(0, &texts[0], 0, 1).is_some(), "referenced");
+        c.insert(&texts[3], vt(0, 0, Some(10_000)), 0);
         assert_eq!(c.len(), 3);
         assert!(
-            c.get(&keys[0], 0, 1).is_some(),
+            c.get(0, &texts[0], 0, 1).is_some(),
             "second chance kept the hot entry"
         );
-        assert!(c.get(&keys[1], 0, 1).is_none(), "the cold one went");
+        assert!(c.get(0, &texts[1], 0, 1).is_none(), "the cold one went");
         for i in 0..1000 {
-            c.insert(digest(0, &format!("x{i}")), vt(0, 0, Some(10_000)), 10, 0);
+            c.insert(&format!("x{i}"), vt(0, 0, Some(10_000)), 0);
             assert!(c.len() <= 3);
         }
     }
@@ -288,25 +328,27 @@ mod tests {
             max_bytes: 3000,
         });
         for i in 0..50 {
-            c.insert(digest(0, &i.to_string()), vt(0, 0, Some(10_000)), 500, 0);
+            c.insert(&format!("{i:0>500}"), vt(0, 0, Some(10_000)), 0);
             assert!(c.bytes() <= 3000);
         }
         assert!(c.len() <= 3);
-        c.insert(digest(0, "huge"), vt(0, 0, Some(10_000)), 10_000, 0);
-        assert!(c.get(&digest(0, "huge"), 0, 1).is_none());
+        let huge = "h".repeat(10_000);
+        c.insert(&huge, vt(0, 0, Some(10_000)), 0);
+        assert!(c.get(0, &huge, 0, 1).is_none());
     }
 
     #[test]
     fn disabled_and_version_retention() {
         let mut off = cache(0);
-        off.insert(digest(0, "t"), vt(0, 0, Some(10)), 1, 0);
+        off.insert("t", vt(0, 0, Some(10)), 0);
         assert!(off.is_empty());
+        assert!(off.get(0, "t", 0, 1).is_none());
 
         let mut c = cache(10);
-        c.insert(digest(0, "a"), vt(0, 1, Some(10)), 1, 0);
-        c.insert(digest(1, "b"), vt(1, 1, Some(10)), 1, 0);
+        c.insert("a", vt(0, 1, Some(10)), 0);
+        c.insert("b", vt(1, 1, Some(10)), 0);
         c.retain_version(0, 2);
         assert_eq!(c.len(), 1);
-        assert!(c.get(&digest(1, "b"), 1, 1).is_some());
+        assert!(c.get(1, "b", 1, 1).is_some());
     }
 }
