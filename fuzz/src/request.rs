@@ -29,7 +29,9 @@ use jwt_policy::policy::RemoteJwks;
 use jwt_policy::rules::normalize_path;
 use jwt_policy::signature;
 
-use crate::{FuzzRequest, NOW, check_allowed_token, check_outcome, check_plan};
+use jwt_policy::request::RequestView;
+
+use crate::{FuzzRequest, NOW, check_allowed_token, check_outcome, check_plan, has_control};
 
 /// Reads the line format described in the module documentation.
 pub fn parse(data: &[u8]) -> FuzzRequest {
@@ -106,6 +108,9 @@ pub fn run(data: &[u8]) -> Outcome {
             TokenSite::Header(name) => assert!(edits.remove.contains(name)),
             TokenSite::Param(name) => {
                 let target = edits.get(":path").expect("the path is rewritten");
+                if !has_control(req.path.as_deref().unwrap_or_default()) {
+                    assert!(!has_control(target), "{target:?}");
+                }
                 // A fragment is never sent in a request target (Envoy refuses
                 // one), and after it `?` means nothing: only check without.
                 if !req.path.as_deref().unwrap_or_default().contains(&b'#') {
@@ -113,7 +118,13 @@ pub fn run(data: &[u8]) -> Outcome {
                 }
             }
             TokenSite::Cookie(name) => match edits.get("cookie") {
-                Some(cookies) => assert_eq!(cookie_values(cookies, name).count(), 0),
+                Some(cookies) => {
+                    assert_eq!(cookie_values(cookies, name).count(), 0);
+                    let mut r = req.clone();
+                    if !has_control(&r.header("cookie").unwrap_or_default()) {
+                        assert!(!has_control(cookies), "{cookies:?}");
+                    }
+                }
                 None => assert!(edits.remove.iter().any(|h| h == "cookie")),
             },
         }
