@@ -9,7 +9,7 @@ use crate::config::Mode;
 use crate::decision::ErrorCode;
 use crate::plan::{Plan, plan};
 use crate::policy::CacheSettings;
-use crate::request::tests::FakeRequest;
+use crate::request::RecordedRequest;
 use crate::signature::NoAcceleration;
 use crate::testkit::{self, CLIENT, ISSUER, NOW, cognito};
 use crate::trace::{NoTrace, Steps};
@@ -59,7 +59,7 @@ struct Run {
 
 fn run_with(
     policy: &Policy,
-    mut req: FakeRequest,
+    mut req: RecordedRequest,
     now: u64,
     cache: Option<&mut TokenCache>,
 ) -> Run {
@@ -75,12 +75,12 @@ fn run_with(
     Run { eval, plan }
 }
 
-fn run(req: FakeRequest) -> Run {
+fn run(req: RecordedRequest) -> Run {
     run_with(&policy_from(&config()), req, NOW, None)
 }
 
-fn post(token: &str) -> FakeRequest {
-    FakeRequest::new("POST", "/api/v1/order").bearer(token)
+fn post(token: &str) -> RecordedRequest {
+    RecordedRequest::new("POST", "/api/v1/order").bearer(token)
 }
 
 fn denied(r: &Run) -> &Denial {
@@ -158,7 +158,7 @@ fn every_asymmetric_algorithm_verifies() {
 
 #[test]
 fn missing_token_is_401_without_error_code() {
-    let r = run(FakeRequest::new("POST", "/api/v1/order"));
+    let r = run(RecordedRequest::new("POST", "/api/v1/order"));
     assert_denied(&r, DenyReason::Missing, 401);
     assert_eq!(denied(&r).code, ErrorCode::None);
     let Plan::Respond(resp) = &r.plan else {
@@ -264,7 +264,7 @@ fn issuer_audience_token_use_and_claims() {
 #[test]
 fn scopes_any_and_all() {
     let get = |scope: &str| {
-        FakeRequest::new("GET", "/api/v1/order/7").bearer(&testkit::rs256(cognito(scope)))
+        RecordedRequest::new("GET", "/api/v1/order/7").bearer(&testkit::rs256(cognito(scope)))
     };
     let r = run(get("order/post.order"));
     assert_denied(&r, DenyReason::Scope, 403);
@@ -286,7 +286,7 @@ fn scopes_any_and_all() {
     ));
 
     let admin = |scope: &str| {
-        FakeRequest::get("/admin/users")
+        RecordedRequest::get("/admin/users")
             .with_route("admin_route")
             .bearer(&testkit::rs256(cognito(scope)))
     };
@@ -312,11 +312,11 @@ fn scp_arrays_count_as_scopes() {
 fn rule_claims_are_authorization_403() {
     let mut c = cognito("");
     c["tenant"] = json!("t2");
-    let r = run(FakeRequest::get("/tenant/x").bearer(&testkit::rs256(c.clone())));
+    let r = run(RecordedRequest::get("/tenant/x").bearer(&testkit::rs256(c.clone())));
     assert_denied(&r, DenyReason::Claim, 403);
     c["tenant"] = json!("t1");
     assert!(matches!(
-        run(FakeRequest::get("/tenant/x").bearer(&testkit::rs256(c)))
+        run(RecordedRequest::get("/tenant/x").bearer(&testkit::rs256(c)))
             .eval
             .outcome,
         Outcome::Allow(_)
@@ -325,7 +325,7 @@ fn rule_claims_are_authorization_403() {
 
 #[test]
 fn anonymous_routes_ignore_tokens_but_still_drop_spoofed_headers() {
-    let r = run(FakeRequest::get("/healthz?probe=1")
+    let r = run(RecordedRequest::get("/healthz?probe=1")
         .bearer("garbage")
         .with_header("x-client-id", b"spoofed"));
     let e = edits(&r);
@@ -335,22 +335,22 @@ fn anonymous_routes_ignore_tokens_but_still_drop_spoofed_headers() {
 
 #[test]
 fn unmatched_requests() {
-    let r = run(FakeRequest::get("/elsewhere").bearer(&testkit::rs256(cognito("order/admin"))));
+    let r = run(RecordedRequest::get("/elsewhere").bearer(&testkit::rs256(cognito("order/admin"))));
     assert_denied(&r, DenyReason::Unmatched, 403);
     assert_eq!(r.eval.rule, None);
     let open = policy_from(&with(config(), |c| {
         c.insert("unmatched".into(), json!("allow"));
     }));
-    let r = run_with(&open, FakeRequest::get("/elsewhere"), NOW, None);
+    let r = run_with(&open, RecordedRequest::get("/elsewhere"), NOW, None);
     assert!(matches!(r.eval.outcome, Outcome::Allow(_)));
 }
 
 #[test]
 fn path_tricks_do_not_reach_anonymous_rules() {
     // /healthz/../api/v1/order is the order API, not the health check.
-    let r = run(FakeRequest::new("POST", "/healthz/../api/v1/order"));
+    let r = run(RecordedRequest::new("POST", "/healthz/../api/v1/order"));
     assert_denied(&r, DenyReason::Missing, 401);
-    let r = run(FakeRequest::new("POST", "/api//v1/./order"));
+    let r = run(RecordedRequest::new("POST", "/api//v1/./order"));
     assert_eq!(r.eval.rule, Some(1));
 }
 
@@ -437,14 +437,13 @@ fn garbage_and_several_tokens() {
     let r = run(post(&good).with_header("cookie", format!("session_token={good}").as_bytes()));
     assert_denied(&r, DenyReason::Malformed, 401);
     assert_eq!(denied(&r).code, ErrorCode::InvalidRequest);
-    let r = run(FakeRequest::new("POST", "/api/v1/order").with_header(
+    let r = run(RecordedRequest::new("POST", "/api/v1/order").with_header(
         "authorization",
         format!("Bearer {good},Bearer {good}").as_bytes(),
     ));
     assert_eq!(denied(&r).code, ErrorCode::InvalidRequest);
-    let r =
-        run(FakeRequest::new("POST", "/api/v1/order")
-            .with_header("authorization", b"Bearer \xff\xfe"));
+    let r = run(RecordedRequest::new("POST", "/api/v1/order")
+        .with_header("authorization", b"Bearer \xff\xfe"));
     assert_denied(&r, DenyReason::Malformed, 401);
 }
 
@@ -456,7 +455,7 @@ fn tokens_from_params_and_cookies_and_stripping() {
     }));
     let r = run_with(
         &no_forward,
-        FakeRequest::new("POST", &format!("/api/v1/order?a=1&access_token={good}")),
+        RecordedRequest::new("POST", &format!("/api/v1/order?a=1&access_token={good}")),
         NOW,
         None,
     );
@@ -464,7 +463,7 @@ fn tokens_from_params_and_cookies_and_stripping() {
 
     let r = run_with(
         &no_forward,
-        FakeRequest::new("POST", "/api/v1/order")
+        RecordedRequest::new("POST", "/api/v1/order")
             .with_header("cookie", format!("x=1; session_token={good}").as_bytes()),
         NOW,
         None,
@@ -486,7 +485,7 @@ fn report_mode_lets_denials_through_with_a_header() {
     }));
     let r = run_with(
         &report,
-        FakeRequest::new("POST", "/api/v1/order"),
+        RecordedRequest::new("POST", "/api/v1/order"),
         NOW,
         None,
     );
@@ -515,7 +514,7 @@ fn report_mode_lets_denials_through_with_a_header() {
     let mixed = policy_from(&with(config(), |c| {
         c["rules"][2]["mode"] = json!("report");
     }));
-    let get = FakeRequest::new("GET", "/api/v1/order")
+    let get = RecordedRequest::new("GET", "/api/v1/order")
         .bearer(&testkit::rs256(cognito("order/post.order")));
     let r = run_with(&mixed, get, NOW, None);
     assert_eq!(
@@ -523,7 +522,12 @@ fn report_mode_lets_denials_through_with_a_header() {
         Some(&b"deny; reason=scope; status=403"[..])
     );
     assert_denied(
-        &run_with(&mixed, FakeRequest::new("POST", "/api/v1/order"), NOW, None),
+        &run_with(
+            &mixed,
+            RecordedRequest::new("POST", "/api/v1/order"),
+            NOW,
+            None,
+        ),
         DenyReason::Missing,
         401,
     );
@@ -538,7 +542,7 @@ fn hmac_with_an_explicit_secret() {
         "rules": [{"match": {}, "requires": {}}]
     }));
     let good = testkit::hs256_raw(json!({"alg": "HS256"}), cognito(""), &secret);
-    let r = run_with(&p, FakeRequest::get("/").bearer(&good), NOW, None);
+    let r = run_with(&p, RecordedRequest::get("/").bearer(&good), NOW, None);
     assert!(
         matches!(r.eval.outcome, Outcome::Allow(_)),
         "{:?}",
@@ -546,7 +550,7 @@ fn hmac_with_an_explicit_secret() {
     );
     let bad = testkit::hs256_raw(json!({"alg": "HS256"}), cognito(""), &[8u8; 32]);
     assert_denied(
-        &run_with(&p, FakeRequest::get("/").bearer(&bad), NOW, None),
+        &run_with(&p, RecordedRequest::get("/").bearer(&bad), NOW, None),
         DenyReason::Signature,
         401,
     );
@@ -565,7 +569,7 @@ fn cache_hits_still_check_time_and_route() {
     assert_eq!(edits(&r).get("x-client-id"), Some(CLIENT.as_bytes()));
     assert_eq!(r.eval.kid.as_deref(), Some("rsa-1"));
     // Same token, other route: scopes are checked per request.
-    let get = FakeRequest::new("GET", "/api/v1/order").bearer(&token);
+    let get = RecordedRequest::new("GET", "/api/v1/order").bearer(&token);
     let r = run_with(&p, get, NOW + 2, Some(&mut cache));
     assert_eq!(r.eval.cache, CacheUse::Hit);
     assert_denied(&r, DenyReason::Scope, 403);
@@ -609,7 +613,7 @@ impl KeyStore for RemoteKeys<'_> {
 
 fn run_remote(
     store: &mut RemoteKeys<'_>,
-    req: FakeRequest,
+    req: RecordedRequest,
     cache: Option<&mut TokenCache>,
 ) -> Evaluation {
     let p = policy_from(&config());
@@ -703,7 +707,7 @@ fn traces_every_check_in_order() {
         now: NOW,
     };
     let mut steps = Steps::default();
-    let mut req = FakeRequest::new("GET", "/api/v1/order")
+    let mut req = RecordedRequest::new("GET", "/api/v1/order")
         .bearer(&testkit::rs256(cognito("order/post.order")));
     evaluate(&p, &mut env, &mut req, &mut steps);
     let names: Vec<(&str, bool)> = steps.0.iter().map(|s| (s.check.name(), s.passed)).collect();
@@ -736,7 +740,7 @@ fn reads_only_the_headers_it_needs() {
         cache: None,
         now: NOW,
     };
-    let mut req = FakeRequest::get("/healthz");
+    let mut req = RecordedRequest::get("/healthz");
     evaluate(&p, &mut env, &mut req, &mut NoTrace);
     assert_eq!(req.header_reads, 0, "anonymous routes read no header");
     let mut req = post(&testkit::rs256(cognito("order/post.order")));

@@ -261,9 +261,9 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::tests::FakeRequest;
+    use crate::request::RecordedRequest;
 
-    fn run(locations: &[TokenLocation], req: FakeRequest) -> Extraction {
+    fn run(locations: &[TokenLocation], req: RecordedRequest) -> Extraction {
         let mut req = req;
         extract(locations, &mut req)
     }
@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn bearer_header() {
         let b = [TokenLocation::bearer()];
-        let req = |v: &[u8]| FakeRequest::get("/").with_header("authorization", v);
+        let req = |v: &[u8]| RecordedRequest::get("/").with_header("authorization", v);
         assert_eq!(
             run(&b, req(b"Bearer abc.def.ghi")),
             found("abc.def.ghi", auth())
@@ -304,7 +304,7 @@ mod tests {
             Extraction::Unreadable("token is not ASCII")
         );
         assert_eq!(run(&b, req(b"Bearer a,Bearer b")), Extraction::Multiple);
-        assert_eq!(run(&b, FakeRequest::get("/")), Extraction::Absent);
+        assert_eq!(run(&b, RecordedRequest::get("/")), Extraction::Absent);
     }
 
     #[test]
@@ -315,43 +315,46 @@ mod tests {
             TokenLocation::Cookie("session_token".into()),
         ];
         assert_eq!(
-            run(&locs, FakeRequest::get("/x?a=1&access_token=t%2Eu&b")),
+            run(&locs, RecordedRequest::get("/x?a=1&access_token=t%2Eu&b")),
             found("t.u", TokenSite::Param("access_token".into()))
         );
         assert_eq!(
-            run(&locs, FakeRequest::get("/x?access_token=a&access_token=b")),
+            run(
+                &locs,
+                RecordedRequest::get("/x?access_token=a&access_token=b")
+            ),
             Extraction::Multiple
         );
         assert_eq!(
             run(
                 &locs,
-                FakeRequest::get("/").with_header("cookie", b"a=1; session_token=tok; b=2")
+                RecordedRequest::get("/").with_header("cookie", b"a=1; session_token=tok; b=2")
             ),
             found("tok", TokenSite::Cookie("session_token".into()))
         );
         assert_eq!(
             run(
                 &locs,
-                FakeRequest::get("/").with_header("cookie", b"session_token=\"q\"")
+                RecordedRequest::get("/").with_header("cookie", b"session_token=\"q\"")
             ),
             found("q", TokenSite::Cookie("session_token".into()))
         );
         assert_eq!(
             run(
                 &locs,
-                FakeRequest::get("/").with_header("cookie", b"session_token=a;session_token=b")
+                RecordedRequest::get("/").with_header("cookie", b"session_token=a;session_token=b")
             ),
             Extraction::Multiple
         );
         assert_eq!(
             run(
                 &locs,
-                FakeRequest::get("/?access_token=a").with_header("authorization", b"Bearer b")
+                RecordedRequest::get("/?access_token=a").with_header("authorization", b"Bearer b")
             ),
             Extraction::Multiple
         );
         assert_eq!(
-            run(&locs, FakeRequest::get("/?other=1")),
+            run(&locs, RecordedRequest::get("/?other=1")),
             Extraction::Absent
         );
     }
@@ -363,7 +366,10 @@ mod tests {
             prefix: None,
         }];
         assert_eq!(
-            run(&locs, FakeRequest::get("/").with_header("x-jwt", b" tok ")),
+            run(
+                &locs,
+                RecordedRequest::get("/").with_header("x-jwt", b" tok ")
+            ),
             found("tok", TokenSite::Header("x-jwt".into()))
         );
     }

@@ -14,7 +14,7 @@ use jwt_policy::engine::{self, Env, KeyStatus, KeyStore, Outcome};
 use jwt_policy::jwks::{self, KeySet};
 use jwt_policy::plan::{self, Plan};
 use jwt_policy::policy::{Access, KeySource, Policy, Provider, ProviderId, Rule};
-use jwt_policy::request::RequestView;
+use jwt_policy::request::RecordedRequest;
 use jwt_policy::rules::Matcher;
 use jwt_policy::signature::NoAcceleration;
 use jwt_policy::trace::{Check, Step, Steps};
@@ -70,40 +70,6 @@ pub struct Args {
     json: bool,
 }
 
-/// The request described by the arguments.
-struct OfflineRequest {
-    method: Vec<u8>,
-    path: Vec<u8>,
-    route: Option<Vec<u8>>,
-    /// Lower-case names, in the order given.
-    headers: Vec<(String, Vec<u8>)>,
-}
-
-impl RequestView for OfflineRequest {
-    fn method(&mut self) -> Option<Vec<u8>> {
-        Some(self.method.clone())
-    }
-
-    fn path(&mut self) -> Option<Vec<u8>> {
-        Some(self.path.clone())
-    }
-
-    fn route_name(&mut self) -> Option<Vec<u8>> {
-        self.route.clone()
-    }
-
-    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
-        let separator: &[u8] = if name == "cookie" { b"; " } else { b"," };
-        let values: Vec<&[u8]> = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
-            .collect();
-        (!values.is_empty()).then(|| values.join(separator))
-    }
-}
-
 /// Keys from the configuration, plus JWKS files given for remote providers.
 struct OfflineKeys<'p> {
     policy: &'p Policy,
@@ -135,11 +101,11 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
     let policy = load_policy(&args.config)?;
     let mut notes = Vec::new();
     let given = load_jwks(&policy, &args.jwks, &mut notes)?;
-    let mut req = OfflineRequest {
+    let mut req = RecordedRequest {
         method: args.method.as_bytes().to_vec(),
         path: os_bytes(&args.path, "--path")?,
         route: args.route.as_ref().map(|r| r.as_bytes().to_vec()),
-        headers: Vec::new(),
+        ..RecordedRequest::default()
     };
     if let Some(token) = &args.token {
         let token = read_token(token)?;
@@ -490,7 +456,7 @@ struct Forwarded {
 
 /// The request's headers after the plan's edits: removals first, then
 /// the headers set (replacing), as the filter applies them.
-fn forwarded(req: &OfflineRequest, edits: &plan::Edits) -> Forwarded {
+fn forwarded(req: &RecordedRequest, edits: &plan::Edits) -> Forwarded {
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     let mut removed = Vec::new();
     for (name, value) in &req.headers {
@@ -625,24 +591,6 @@ mod tests {
         assert!(h(b": v").is_err());
         assert!(h(b"novalue").is_err());
         assert!(h(b"bad name: v").is_err());
-    }
-
-    #[test]
-    fn repeated_headers_are_joined_like_envoy() {
-        let mut r = OfflineRequest {
-            method: b"GET".to_vec(),
-            path: b"/".to_vec(),
-            route: None,
-            headers: vec![
-                ("authorization".into(), b"Bearer a".to_vec()),
-                ("cookie".into(), b"a=1".to_vec()),
-                ("authorization".into(), b"Bearer b".to_vec()),
-                ("cookie".into(), b"b=2".to_vec()),
-            ],
-        };
-        assert_eq!(r.header("authorization").unwrap(), b"Bearer a,Bearer b");
-        assert_eq!(r.header("cookie").unwrap(), b"a=1; b=2");
-        assert_eq!(r.header("x"), None);
     }
 
     #[test]
