@@ -18,7 +18,6 @@ use jwt_policy::decision::HttpResponse;
 use jwt_policy::engine::{self, ConfiguredKeys, Env, Evaluation, Outcome};
 use jwt_policy::plan::{self, Edits, Plan};
 use jwt_policy::policy::Policy;
-use jwt_policy::request::RequestView;
 use jwt_policy::signature::NoAcceleration;
 use jwt_policy::token_cache::TokenCache;
 use jwt_policy::trace::NoTrace;
@@ -150,61 +149,10 @@ pub fn request_policy() -> &'static Policy {
     P.get_or_init(|| compiled(&request_policy_json()))
 }
 
-/// A request held in memory, as the host presents it: header names match
-/// ASCII case-insensitively, and repeated headers come back joined with
-/// commas (what Envoy's header hostcall returns).
-#[derive(Debug, Clone, Default)]
-pub struct FuzzRequest {
-    pub method: Option<Vec<u8>>,
-    pub path: Option<Vec<u8>>,
-    pub route: Option<Vec<u8>>,
-    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
-impl FuzzRequest {
-    pub fn new(method: &str, path: &str) -> FuzzRequest {
-        FuzzRequest {
-            method: Some(method.as_bytes().to_vec()),
-            path: Some(path.as_bytes().to_vec()),
-            ..FuzzRequest::default()
-        }
-    }
-
-    pub fn with_header(mut self, name: &str, value: &[u8]) -> FuzzRequest {
-        self.headers
-            .push((name.as_bytes().to_vec(), value.to_vec()));
-        self
-    }
-}
-
-impl RequestView for FuzzRequest {
-    fn method(&mut self) -> Option<Vec<u8>> {
-        self.method.clone()
-    }
-
-    fn path(&mut self) -> Option<Vec<u8>> {
-        self.path.clone()
-    }
-
-    fn route_name(&mut self) -> Option<Vec<u8>> {
-        self.route.clone()
-    }
-
-    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
-        let mut values = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v.as_slice());
-        let first = values.next()?;
-        let mut joined = first.to_vec();
-        for v in values {
-            joined.push(b',');
-            joined.extend_from_slice(v);
-        }
-        Some(joined)
-    }
-}
+/// The core's in-memory request: header names are lower-cased, and
+/// repeated headers come back joined as Envoy joins them (`,`, and `; `
+/// for `cookie`).
+pub use jwt_policy::request::RecordedRequest as FuzzRequest;
 
 /// One decision with configured keys, the pure-Rust verifier and the clock
 /// at [`NOW`], and the host instructions that follow from it.

@@ -4,8 +4,8 @@
 //!
 //! Input, one item per line (`\n`): the method, the request target
 //! (`:path`), the route name (empty: none), then headers as `name: value`
-//! (lines without a colon are skipped; repeated names are joined with
-//! commas, as Envoy presents them).
+//! (lines without a colon are skipped; names are lower-cased, and repeated
+//! headers joined as Envoy presents them: with `,`, or `; ` for `cookie`).
 //!
 //! Invariants: no panic; the decision is the same with and without the
 //! token cache; denials are 401 or 403; `normalize_path` gives an absolute
@@ -36,24 +36,23 @@ use crate::{FuzzRequest, NOW, check_allowed_token, check_outcome, check_plan, ha
 /// Reads the line format described in the module documentation.
 pub fn parse(data: &[u8]) -> FuzzRequest {
     let mut lines = data.split(|b| *b == b'\n');
-    let method = lines.next().map(<[u8]>::to_vec);
-    let path = lines.next().map(<[u8]>::to_vec);
-    let route = lines.next().filter(|r| !r.is_empty()).map(<[u8]>::to_vec);
-    let headers = lines
-        .filter_map(|line| {
-            let colon = line.iter().position(|b| *b == b':')?;
-            let (name, value) = line.split_at(colon);
-            let value = value.get(1..).unwrap_or_default();
-            let value = value.strip_prefix(b" ").unwrap_or(value);
-            Some((name.to_vec(), value.to_vec()))
-        })
-        .collect();
-    FuzzRequest {
-        method,
-        path,
-        route,
-        headers,
+    let mut req = FuzzRequest {
+        method: lines.next().unwrap_or_default().to_vec(),
+        path: lines.next().unwrap_or_default().to_vec(),
+        route: lines.next().filter(|r| !r.is_empty()).map(<[u8]>::to_vec),
+        ..FuzzRequest::default()
+    };
+    for line in lines {
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let (name, value) = line.split_at(colon);
+        let value = value.get(1..).unwrap_or_default();
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        // Names that are not UTF-8 match no configured header either way.
+        req = req.with_header(&String::from_utf8_lossy(name), value);
     }
+    req
 }
 
 /// The request line format for seeds.
@@ -70,9 +69,7 @@ pub fn run(data: &[u8]) -> Outcome {
     decoders(data);
     let policy = crate::request_policy();
     let req = parse(data);
-    if let Some(target) = &req.path {
-        check_normalized(target);
-    }
+    check_normalized(&req.path);
     let (eval, plan) = crate::decide_twice(policy, &req);
     check_outcome(&eval, false);
     check_plan(&plan);
@@ -108,12 +105,12 @@ pub fn run(data: &[u8]) -> Outcome {
             TokenSite::Header(name) => assert!(edits.remove.contains(name)),
             TokenSite::Param(name) => {
                 let target = edits.get(":path").expect("the path is rewritten");
-                if !has_control(req.path.as_deref().unwrap_or_default()) {
+                if !has_control(&req.path) {
                     assert!(!has_control(target), "{target:?}");
                 }
                 // A fragment is never sent in a request target (Envoy refuses
                 // one), and after it `?` means nothing: only check without.
-                if !req.path.as_deref().unwrap_or_default().contains(&b'#') {
+                if !req.path.contains(&b'#') {
                     assert_eq!(query_values(target, name).count(), 0, "{target:?}");
                 }
             }

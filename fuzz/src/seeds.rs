@@ -789,6 +789,14 @@ fn config_seeds() -> Vec<Seed> {
             }),
             true,
         ),
+        // Once a harness false positive: `$` is a tchar.
+        c(
+            "claim-header-tchar",
+            edit(&|v| {
+                v["providers"]["cognito"]["claims_to_headers"][0]["header"] = json!("x-client$id")
+            }),
+            true,
+        ),
         c(
             "claims-and-headers",
             edit(&|v| {
@@ -1032,6 +1040,22 @@ fn request_seeds() -> Vec<Seed> {
                 post.as_bytes(),
             ]
             .concat(),
+            Deny(Malformed),
+        ),
+        // Once harness false positives: the client's own control bytes kept
+        // in the rewritten :path, and a malformed escape.
+        r(
+            "control-bytes-in-query",
+            [
+                b"POST\n/api/v1/order?a=1&b\x03\x00=3&access_token=".as_slice(),
+                post.as_bytes(),
+            ]
+            .concat(),
+            Allow,
+        ),
+        r(
+            "malformed-escape",
+            b"GET\n/api/v1/order/%4%41?x=%\n\nauthorization: Bearer x".to_vec(),
             Deny(Malformed),
         ),
         r(
