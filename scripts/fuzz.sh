@@ -7,8 +7,9 @@
 #   scripts/fuzz.sh long token     # only the named targets
 #
 # The build and the grown corpora live under target/fuzz (CI caches
-# target/): libFuzzer writes new inputs to target/fuzz/corpus/<target> and
-# reads the checked-in seeds from fuzz/corpus/<target>. Crashes land in
+# target/): long runs write new inputs to target/fuzz/corpus/<target>,
+# smoke runs start from the checked-in seeds (fuzz/corpus/<target>) alone
+# every time. Crashes land in
 # fuzz/artifacts/<target>/ with the reproduction command in the output.
 # Runs are niced: the machine is shared with timing-sensitive tests.
 set -euo pipefail
@@ -52,6 +53,12 @@ logs=target/fuzz/logs
 mkdir -p "$logs"
 for t in "${targets[@]}"; do
   corpus=target/fuzz/corpus/$t
+  if [ "$mode" = smoke ]; then
+    # From the seeds alone, so a smoke run costs the same however much the
+    # long runs' corpora have grown.
+    corpus=target/fuzz/smoke-corpus/$t
+    rm -rf "$corpus"
+  fi
   mkdir -p "$corpus" "fuzz/artifacts/$t"
   dict=()
   case "$t" in token | jwks | config) dict=(-dict=fuzz/jwt.dict) ;; esac
