@@ -18,4 +18,6 @@ if ! command -v taskset >/dev/null 2>&1; then
   export BENCH_PIN=0
 fi
 
-exec .venv/bin/python bench/bench.py "$@"
+# A session of its own, so bench.py can raise its autogroup priority
+# without touching anyone else's processes (see raise_autogroup there).
+exec setsid --wait .venv/bin/python bench/bench.py "$@"
