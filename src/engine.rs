@@ -120,7 +120,12 @@ pub fn evaluate(
     req: &mut dyn RequestView,
     trace: &mut dyn Trace,
 ) -> Evaluation {
-    let method = req.method().unwrap_or_default();
+    // Headers are hostcalls: read only what some rule looks at.
+    let method = if policy.uses_methods {
+        req.method().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let target = req.path().unwrap_or_default();
     let path = normalize_path(&target);
     let route = if policy.uses_route_names {

@@ -746,6 +746,26 @@ fn reads_only_the_headers_it_needs() {
     let mut req = post(&testkit::rs256(cognito("order/post.order")));
     evaluate(&p, &mut env, &mut req, &mut NoTrace);
     assert_eq!(req.header_reads, 2, "authorization and cookie");
+    assert_eq!((req.method_reads, req.route_reads), (1, 1));
+
+    // Without method or route rules, neither is read.
+    let p = policy_from(&with(config(), |c| {
+        c["rules"] = json!([
+            { "match": { "path": "/healthz" }, "allow_anonymous": true },
+            { "match": { "prefix": "/api" }, "requires": { "scopes": ["order/post.order"] } }
+        ]);
+    }));
+    let mut keys = ConfiguredKeys(&p);
+    let mut env = Env {
+        keys: &mut keys,
+        verifier: &NoAcceleration,
+        cache: None,
+        now: NOW,
+    };
+    let mut req = post(&testkit::rs256(cognito("order/post.order")));
+    let eval = evaluate(&p, &mut env, &mut req, &mut NoTrace);
+    assert!(matches!(eval.outcome, Outcome::Allow(_)), "{eval:?}");
+    assert_eq!((req.method_reads, req.route_reads), (0, 0));
 }
 
 #[test]

@@ -160,6 +160,8 @@ pub struct Policy {
     pub managed_headers: Vec<String>,
     /// Whether any rule matches on the route name (else it is never read).
     pub uses_route_names: bool,
+    /// Whether any rule matches on the method (else `:method` is never read).
+    pub uses_methods: bool,
     /// Whether host-native signature verification may be used.
     pub use_host_crypto: bool,
 }
@@ -259,6 +261,7 @@ impl Policy {
             managed_headers.push(decision_header.clone());
         }
         let uses_route_names = rules.iter().any(|r| r.matcher.uses_route());
+        let uses_methods = rules.iter().any(|r| r.matcher.uses_methods());
         Ok(Policy {
             providers,
             rules,
@@ -270,6 +273,7 @@ impl Policy {
             limits,
             managed_headers,
             uses_route_names,
+            uses_methods,
             use_host_crypto: config.use_host_crypto.unwrap_or(true),
         })
     }
@@ -939,7 +943,7 @@ pub(crate) mod tests {
         assert_eq!(p.providers.len(), 1);
         assert_eq!(p.rules.len(), 4);
         assert_eq!(p.rules[3].name, "3");
-        assert!(p.uses_route_names);
+        assert!(p.uses_route_names && p.uses_methods);
         assert_eq!(p.managed_headers, ["x-client-id"]);
         assert_eq!(p.realm, "api");
         let c = &p.providers[0];
@@ -970,7 +974,7 @@ pub(crate) mod tests {
         assert_eq!(p.unmatched, Unmatched::Deny);
         assert_eq!(p.mode, Mode::Enforce);
         assert_eq!(p.token_cache, CacheSettings::default());
-        assert!(!p.uses_route_names);
+        assert!(!p.uses_route_names && !p.uses_methods);
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, Vec<u8>)>,
     /// How many header reads the policy made (see [`RequestView::header`]).
     pub header_reads: usize,
+    /// How many times the policy asked for the method and the route name
+    /// (each is a hostcall in the filter).
+    pub method_reads: usize,
+    pub route_reads: usize,
 }
 
 impl RecordedRequest {
@@ -63,6 +67,7 @@ impl RecordedRequest {
 
 impl RequestView for RecordedRequest {
     fn method(&mut self) -> Option<Vec<u8>> {
+        self.method_reads = self.method_reads.saturating_add(1);
         Some(self.method.clone())
     }
 
@@ -71,6 +76,7 @@ impl RequestView for RecordedRequest {
     }
 
     fn route_name(&mut self) -> Option<Vec<u8>> {
+        self.route_reads = self.route_reads.saturating_add(1);
         self.route.clone()
     }
 

@@ -47,6 +47,10 @@ impl Matcher {
         self.route.is_some()
     }
 
+    pub fn uses_methods(&self) -> bool {
+        self.methods.is_some()
+    }
+
     /// Whether every request this matcher accepts is also accepted by
     /// `earlier` (so a rule with this matcher placed after `earlier` can
     /// never decide anything). Conservative: `false` when unsure.
