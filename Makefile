@@ -24,8 +24,11 @@ unit:
 integration: wasm
 	$(CARGO) test --test '*'
 
+# Lints, the unit and Envoy integration tests (incl. the CLI, the demo and
+# the deployment files), then the fuzz smoke runs.
 test: setup lint wasm
 	$(CARGO) test --all-targets
+	$(MAKE) fuzz-smoke
 
 # The Cognito client-credentials walkthrough through Envoy and the filter:
 # setup (incl. scripts/setup-demo.sh) and the wasm build come from `wasm`.
