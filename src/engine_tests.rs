@@ -57,12 +57,14 @@ struct Run {
     plan: Plan,
 }
 
-fn run_with(
+/// `evaluate` with the policy's own keys and the pure-Rust verifier.
+fn decide(
     policy: &Policy,
-    mut req: RecordedRequest,
+    req: &mut RecordedRequest,
     now: u64,
     cache: Option<&mut TokenCache>,
-) -> Run {
+    trace: &mut dyn crate::trace::Trace,
+) -> Evaluation {
     let mut keys = ConfiguredKeys(policy);
     let mut env = Env {
         keys: &mut keys,
@@ -70,7 +72,16 @@ fn run_with(
         cache,
         now,
     };
-    let eval = evaluate(policy, &mut env, &mut req, &mut NoTrace);
+    evaluate(policy, &mut env, req, trace)
+}
+
+fn run_with(
+    policy: &Policy,
+    mut req: RecordedRequest,
+    now: u64,
+    cache: Option<&mut TokenCache>,
+) -> Run {
+    let eval = decide(policy, &mut req, now, cache, &mut NoTrace);
     let plan = plan(policy, &eval, &mut req);
     Run { eval, plan }
 }
@@ -699,17 +710,10 @@ fn remote_key_states() {
 #[test]
 fn traces_every_check_in_order() {
     let p = policy_from(&config());
-    let mut keys = ConfiguredKeys(&p);
-    let mut env = Env {
-        keys: &mut keys,
-        verifier: &NoAcceleration,
-        cache: None,
-        now: NOW,
-    };
     let mut steps = Steps::default();
     let mut req = RecordedRequest::new("GET", "/api/v1/order")
         .bearer(&testkit::rs256(cognito("order/post.order")));
-    evaluate(&p, &mut env, &mut req, &mut steps);
+    decide(&p, &mut req, NOW, None, &mut steps);
     let names: Vec<(&str, bool)> = steps.0.iter().map(|s| (s.check.name(), s.passed)).collect();
     assert_eq!(
         names,
@@ -733,18 +737,11 @@ fn traces_every_check_in_order() {
 #[test]
 fn reads_only_the_headers_it_needs() {
     let p = policy_from(&config());
-    let mut keys = ConfiguredKeys(&p);
-    let mut env = Env {
-        keys: &mut keys,
-        verifier: &NoAcceleration,
-        cache: None,
-        now: NOW,
-    };
     let mut req = RecordedRequest::get("/healthz");
-    evaluate(&p, &mut env, &mut req, &mut NoTrace);
+    decide(&p, &mut req, NOW, None, &mut NoTrace);
     assert_eq!(req.header_reads, 0, "anonymous routes read no header");
     let mut req = post(&testkit::rs256(cognito("order/post.order")));
-    evaluate(&p, &mut env, &mut req, &mut NoTrace);
+    decide(&p, &mut req, NOW, None, &mut NoTrace);
     assert_eq!(req.header_reads, 2, "authorization and cookie");
     assert_eq!((req.method_reads, req.route_reads), (1, 1));
 
@@ -755,15 +752,8 @@ fn reads_only_the_headers_it_needs() {
             { "match": { "prefix": "/api" }, "requires": { "scopes": ["order/post.order"] } }
         ]);
     }));
-    let mut keys = ConfiguredKeys(&p);
-    let mut env = Env {
-        keys: &mut keys,
-        verifier: &NoAcceleration,
-        cache: None,
-        now: NOW,
-    };
     let mut req = post(&testkit::rs256(cognito("order/post.order")));
-    let eval = evaluate(&p, &mut env, &mut req, &mut NoTrace);
+    let eval = decide(&p, &mut req, NOW, None, &mut NoTrace);
     assert!(matches!(eval.outcome, Outcome::Allow(_)), "{eval:?}");
     assert_eq!((req.method_reads, req.route_reads), (0, 0));
 }
