@@ -14,6 +14,7 @@ into .venv; N tokens are signed on all cores.
 """
 
 import base64
+import concurrent.futures
 import json
 import multiprocessing
 import os
@@ -104,10 +105,21 @@ def generate(out_dir: str, count: int) -> dict:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    with multiprocessing.get_context("fork").Pool(
-        os.cpu_count() or 1, initializer=_init_worker, initargs=(pem,)
-    ) as pool:
-        tokens = pool.map(_mint_one, [now] * count, chunksize=500)
+    # A process pool, not multiprocessing.Pool: when a worker dies, Pool.map
+    # waits forever (a bench run hung so), the executor raises instead, and
+    # the tokens are then minted here, slower but surely.
+    try:
+        with concurrent.futures.ProcessPoolExecutor(
+            os.cpu_count() or 1,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker,
+            initargs=(pem,),
+        ) as pool:
+            tokens = list(pool.map(_mint_one, [now] * count, chunksize=500))
+    except concurrent.futures.process.BrokenProcessPool as e:
+        print(f"bench: token minting pool failed ({e}); minting in one process", file=sys.stderr)
+        _init_worker(pem)
+        tokens = [_mint_one(now) for _ in range(count)]
     assert len(set(tokens)) == count, "tokens must be distinct"
     with open(os.path.join(out_dir, "tokens.txt"), "w") as f:
         f.write("\n".join(tokens) + "\n")
