@@ -237,6 +237,7 @@ class Envoy:
             c.close()
 
     def stats(self):
+        time.sleep(0.3)  # the filter hands its request counters to Envoy every 100 ms
         out = {}
         for line in self.admin("/stats")[1].splitlines():
             name, sep, value = line.rpartition(": ")

@@ -434,6 +434,7 @@ def walkthrough(envoy, admin, ministack, ids, log_hint):
         at /stats/prometheus. Admin interface here: {admin}
     """)
     command(f"curl -s '{admin}/stats?filter=^wasmcustom\\.jwt_policy\\.'")
+    time.sleep(0.3)  # the filter hands its request counters to Envoy every 100 ms
     stats = {}
     r = request("GET", admin + "/stats?filter=" + urllib.parse.quote(r"^wasmcustom\.jwt_policy\."))
     for line in r.text().splitlines():

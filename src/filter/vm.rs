@@ -23,6 +23,8 @@ const IDLE_TICK_MS: u32 = 1000;
 /// Tick while requests wait or keys are missing: picks up keys another VM
 /// fetched, and deadlines, promptly.
 const BUSY_TICK_MS: u32 = 50;
+/// Tick while request counters wait to be flushed (see `metrics`).
+const FLUSH_TICK_MS: u32 = 100;
 /// Tick asked for from a request that needs a fetch started now.
 const KICK_TICK_MS: u32 = 1;
 /// Most requests one VM holds while keys are fetched; more are answered
@@ -166,6 +168,10 @@ impl Vm {
         }
         let plan = plan::plan(&self.policy, &eval, &mut req);
         self.account(&eval);
+        self.metrics.flush_if_due(now);
+        if self.metrics.has_pending() && self.current_tick() > FLUSH_TICK_MS {
+            self.set_tick(FLUSH_TICK_MS);
+        }
         match plan {
             Plan::Forward(edits) => {
                 for name in &edits.remove {
@@ -215,34 +221,34 @@ impl Vm {
         let m = &self.metrics;
         let p = &self.policy;
         match eval.cache {
-            CacheUse::Hit => m.inc(p, Metric::CacheHit),
-            CacheUse::Miss => m.inc(p, Metric::CacheMiss),
+            CacheUse::Hit => m.count(p, Metric::CacheHit),
+            CacheUse::Miss => m.count(p, Metric::CacheMiss),
             CacheUse::NotUsed => {}
         }
         match self.verifier.take_path() {
-            Some(Path::Host) => m.inc(p, Metric::VerifyHost),
-            Some(Path::Pure) => m.inc(p, Metric::VerifyPure),
+            Some(Path::Host) => m.count(p, Metric::VerifyHost),
+            Some(Path::Pure) => m.count(p, Metric::VerifyPure),
             None => {}
         }
         let report = p.mode_for(eval.rule) == Mode::Report;
         match &eval.outcome {
             Outcome::Wait(_) => return,
             Outcome::Allow(_) => {
-                m.inc(p, Metric::Allowed);
+                m.count(p, Metric::Allowed);
                 if let Some(r) = eval.rule {
-                    m.inc(p, Metric::RuleAllowed(r));
+                    m.count(p, Metric::RuleAllowed(r));
                 }
             }
             Outcome::Deny(d) if report => {
-                m.inc(p, Metric::WouldDeny(d.reason));
+                m.count(p, Metric::WouldDeny(d.reason));
                 if let Some(r) = eval.rule {
-                    m.inc(p, Metric::RuleWouldDeny(r, d.reason));
+                    m.count(p, Metric::RuleWouldDeny(r, d.reason));
                 }
             }
             Outcome::Deny(d) => {
-                m.inc(p, Metric::Denied(d.reason));
+                m.count(p, Metric::Denied(d.reason));
                 if let Some(r) = eval.rule {
-                    m.inc(p, Metric::RuleDenied(r, d.reason));
+                    m.count(p, Metric::RuleDenied(r, d.reason));
                 }
             }
         }
@@ -321,6 +327,7 @@ impl Vm {
     /// waiting requests, and choose the next tick.
     pub fn tick(&self) {
         let now = abi::now_ms();
+        self.metrics.flush(now);
         self.metrics
             .raise(&self.policy, Metric::VmMemoryBytes, abi::memory_bytes());
         let mut changed: Vec<ProviderId> = Vec::new();
@@ -348,7 +355,14 @@ impl Vm {
                 .try_borrow()
                 .map(|w| !w.is_empty())
                 .unwrap_or(false);
-        self.set_tick(if busy { BUSY_TICK_MS } else { IDLE_TICK_MS });
+        self.set_tick(if busy {
+            BUSY_TICK_MS
+        } else if self.metrics.has_pending() {
+            // Requests resumed above were counted after the flush.
+            FLUSH_TICK_MS
+        } else {
+            IDLE_TICK_MS
+        });
     }
 
     fn start_fetch(&self, pid: ProviderId, remote: &mut Remote, now: Millis) {

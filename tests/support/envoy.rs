@@ -443,7 +443,10 @@ impl Envoy {
     }
 
     /// Integer counters and gauges from admin `/stats` (histograms skipped).
+    /// Waits first for the filter's batched request counters: each VM hands
+    /// them to Envoy within about 100 ms of a request (src/filter/metrics.rs).
     pub fn stats(&self) -> BTreeMap<String, u64> {
+        thread::sleep(Duration::from_millis(250));
         self.admin("GET", "/stats")
             .body_str()
             .lines()
