@@ -270,7 +270,14 @@ fn ttl_expiry_during_an_outage_keeps_serving_with_bounded_retries() {
         (2..=6).contains(&attempts),
         "{attempts} fetch attempts in 6 s"
     );
-    assert_eq!(stat(&envoy, "jwks.cognito.fetch_failed") as usize, attempts);
+    // Every attempt is counted as failed; the retries go on meanwhile, so
+    // one more may have reached the server by the time it is asked again.
+    let failed = stat(&envoy, "jwks.cognito.fetch_failed") as usize;
+    let seen = s.jwks.count();
+    assert!(
+        failed >= attempts && (failed == seen || failed + 1 == seen),
+        "fetch_failed {failed}, attempts seen by the server {attempts} then {seen}"
+    );
     assert!(envoy.wait_for_log(
         "failed: HTTP status 500; keeping the previous keys",
         Duration::from_secs(2)
@@ -321,8 +328,6 @@ fn rotation_refetches_once_and_unknown_kid_floods_are_bounded() {
         resp.body_str()
     );
     assert_eq!(s.jwks.count(), 2, "after exactly one refetch");
-    assert_eq!(stat(&envoy, "jwks.cognito.unknown_kid_refetch"), 1);
-    assert_eq!(stat(&envoy, "jwks.cognito.version"), 2);
     // Both keys now verify, with no more fetches.
     assert_eq!(call(&envoy, &s.token()).status, 200);
     assert_eq!(call(&envoy, &rotated).status, 200);
@@ -348,6 +353,10 @@ fn rotation_refetches_once_and_unknown_kid_floods_are_bounded() {
     };
     flood(30, "a");
     assert_eq!(s.jwks.count(), 2, "no fetch inside the cooldown");
+    // (Read after the flood: each stats read waits 250 ms, and the flood
+    // must fit in the cooldown.)
+    assert_eq!(stat(&envoy, "jwks.cognito.unknown_kid_refetch"), 1);
+    assert_eq!(stat(&envoy, "jwks.cognito.version"), 2);
     // ...and once the cooldown is over, a whole flood costs one.
     thread::sleep(Duration::from_millis(2100));
     flood(30, "b");
