@@ -152,14 +152,23 @@ fn trim(v: &[u8]) -> &[u8] {
     v.trim_ascii()
 }
 
+/// A request target cut at its fragment: `(before '#', from '#' on)`. A `?`
+/// after the `#` is part of the fragment, not a query.
+fn split_fragment(target: &[u8]) -> (&[u8], &[u8]) {
+    match target.iter().position(|b| *b == b'#') {
+        Some(f) => target.split_at(f),
+        None => (target, &[]),
+    }
+}
+
 /// Values of query parameter `name` in a request target, percent-decoded.
 pub fn query_values<'t>(target: &'t [u8], name: &'t str) -> impl Iterator<Item = Vec<u8>> + 't {
+    let (target, _) = split_fragment(target);
     let query = target
         .iter()
         .position(|b| *b == b'?')
         .and_then(|i| target.get(i.saturating_add(1)..))
         .unwrap_or_default();
-    let query = query.split(|b| *b == b'#').next().unwrap_or_default();
     query.split(|b| *b == b'&').filter_map(move |pair| {
         let (k, v) = split_once(pair, b'=');
         (percent_decode(k) == name.as_bytes()).then(|| percent_decode(v))
@@ -168,15 +177,12 @@ pub fn query_values<'t>(target: &'t [u8], name: &'t str) -> impl Iterator<Item =
 
 /// The request target with every `name` parameter removed.
 pub fn remove_query_param(target: &[u8], name: &str) -> Vec<u8> {
-    let Some(q) = target.iter().position(|b| *b == b'?') else {
+    let (before, fragment) = split_fragment(target);
+    let Some(q) = before.iter().position(|b| *b == b'?') else {
         return target.to_vec();
     };
-    let (path, rest) = target.split_at(q);
-    let rest = rest.get(1..).unwrap_or_default();
-    let (query, fragment) = match rest.iter().position(|b| *b == b'#') {
-        Some(f) => rest.split_at(f),
-        None => (rest, &b""[..]),
-    };
+    let (path, rest) = before.split_at(q);
+    let query = rest.get(1..).unwrap_or_default();
     let kept: Vec<&[u8]> = query
         .split(|b| *b == b'&')
         .filter(|pair| {
@@ -389,6 +395,19 @@ mod tests {
             b"/x#f"
         );
         assert_eq!(remove_query_param(b"/x", "access_token"), b"/x");
+        // A `?` inside the fragment starts no query.
+        assert_eq!(
+            remove_query_param(b"/x#f?access_token=t", "access_token"),
+            b"/x#f?access_token=t"
+        );
+        assert_eq!(
+            query_values(b"/x#f?access_token=t", "access_token").count(),
+            0
+        );
+        assert_eq!(
+            query_values(b"/x?access_token=t#f?access_token=u", "access_token").collect::<Vec<_>>(),
+            [b"t".to_vec()]
+        );
         assert_eq!(remove_cookie(b"a=1; s=t; b=2", "s").unwrap(), b"a=1; b=2");
         assert_eq!(remove_cookie(b"s=t", "s"), None);
     }
