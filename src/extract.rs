@@ -4,9 +4,11 @@
 //! RFC 6750 §2: a client uses one method per request. A token found in two
 //! places, twice in one place, or in a header Envoy merged from several
 //! (`Bearer a,Bearer b`) is refused as an invalid request rather than
-//! guessing which one counts.
+//! guessing which one counts. Every value of a location is read: a second
+//! `x-jwt` line, its `x_jwt` twin, or a token in a second `Cookie` line is a
+//! second token, whichever of them an upstream would pick.
 
-use crate::request::RequestView;
+use crate::request::RequestHead;
 
 /// A place a provider's token may be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,48 +55,66 @@ pub enum Extraction {
     Unreadable(&'static str),
 }
 
-/// Looks for the token in every location; see the module documentation.
-pub fn extract(locations: &[TokenLocation], req: &mut dyn RequestView) -> Extraction {
+/// Whether header entry `name` is header `wanted` (lower case) or a twin of
+/// it with `_` for `-` (or in other case): CGI and WSGI servers hand both to
+/// applications under one name (`HTTP_X_CLIENT_ID`), so a twin counts as
+/// the header itself.
+pub fn is_header_or_twin(name: &[u8], wanted: &str) -> bool {
+    name.len() == wanted.len()
+        && name.iter().zip(wanted.bytes()).all(|(a, b)| {
+            let a = a.to_ascii_lowercase();
+            a == b || (a == b'_' && b == b'-')
+        })
+}
+
+/// Looks for the token in every value of every location; see the module
+/// documentation.
+pub fn extract(locations: &[TokenLocation], head: &RequestHead) -> Extraction {
     let mut found: Option<(Vec<u8>, TokenSite)> = None;
+    // Records one token; false when it is not the first.
+    let mut record = |token: Vec<u8>, site: TokenSite| -> bool {
+        if found.is_some() {
+            return false;
+        }
+        found = Some((token, site));
+        true
+    };
     for location in locations {
-        let hit = match location {
-            TokenLocation::Header { name, prefix } => match req.header(name) {
-                None => continue,
-                Some(value) => match strip_prefix(&value, prefix.as_deref()) {
-                    None => continue,
-                    Some(token) => {
-                        if token.contains(&b',') {
-                            // Envoy joins repeated headers with commas;
-                            // base64url never contains one.
-                            return Extraction::Multiple;
-                        }
-                        (token.to_vec(), TokenSite::Header(name.clone()))
+        match location {
+            TokenLocation::Header { name, prefix } => {
+                for (entry, value) in head.iter() {
+                    if !is_header_or_twin(entry, name) {
+                        continue;
                     }
-                },
-            },
+                    let Some(token) = strip_prefix(value, prefix.as_deref()) else {
+                        continue;
+                    };
+                    // Hosts join repeated headers with commas; base64url
+                    // never contains one.
+                    if token.contains(&b',')
+                        || !record(token.to_vec(), TokenSite::Header(name.clone()))
+                    {
+                        return Extraction::Multiple;
+                    }
+                }
+            }
             TokenLocation::Param(name) => {
-                let Some(target) = req.path() else { continue };
-                match single(query_values(&target, name)) {
-                    Ok(None) => continue,
-                    Ok(Some(v)) => (v, TokenSite::Param(name.clone())),
-                    Err(()) => return Extraction::Multiple,
+                for v in query_values(head.target(), name) {
+                    if !record(v, TokenSite::Param(name.clone())) {
+                        return Extraction::Multiple;
+                    }
                 }
             }
             TokenLocation::Cookie(name) => {
-                let Some(header) = req.header("cookie") else {
-                    continue;
-                };
-                match single(cookie_values(&header, name)) {
-                    Ok(None) => continue,
-                    Ok(Some(v)) => (v, TokenSite::Cookie(name.clone())),
-                    Err(()) => return Extraction::Multiple,
+                for header in head.values(b"cookie") {
+                    for v in cookie_values(header, name) {
+                        if !record(v, TokenSite::Cookie(name.clone())) {
+                            return Extraction::Multiple;
+                        }
+                    }
                 }
             }
-        };
-        if found.is_some() {
-            return Extraction::Multiple;
         }
-        found = Some(hit);
     }
     match found {
         None => Extraction::Absent,
@@ -107,14 +127,6 @@ pub fn extract(locations: &[TokenLocation], req: &mut dyn RequestView) -> Extrac
                 _ => Extraction::Unreadable("token is not ASCII"),
             }
         }
-    }
-}
-
-fn single(mut values: impl Iterator<Item = Vec<u8>>) -> Result<Option<Vec<u8>>, ()> {
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(v), None) => Ok(Some(v)),
-        (Some(_), Some(_)) => Err(()),
     }
 }
 
@@ -270,8 +282,7 @@ mod tests {
     use crate::request::RecordedRequest;
 
     fn run(locations: &[TokenLocation], req: RecordedRequest) -> Extraction {
-        let mut req = req;
-        extract(locations, &mut req)
+        extract(locations, &req.head())
     }
 
     fn found(token: &str, site: TokenSite) -> Extraction {
@@ -363,6 +374,46 @@ mod tests {
             run(&locs, RecordedRequest::get("/?other=1")),
             Extraction::Absent
         );
+    }
+
+    #[test]
+    fn every_value_of_a_location_counts() {
+        let x_jwt = [TokenLocation::Header {
+            name: "x-jwt".into(),
+            prefix: None,
+        }];
+        let two_lines = RecordedRequest::get("/")
+            .with_header("x-jwt", b"a")
+            .with_header("x-jwt", b"b");
+        assert_eq!(run(&x_jwt, two_lines), Extraction::Multiple);
+        let twin = RecordedRequest::get("/")
+            .with_header("x-jwt", b"a")
+            .with_header("x_jwt", b"b");
+        assert_eq!(run(&x_jwt, twin), Extraction::Multiple);
+        let only_twin = RecordedRequest::get("/").with_header("X_JWT", b"a");
+        assert_eq!(
+            run(&x_jwt, only_twin),
+            found("a", TokenSite::Header("x-jwt".into()))
+        );
+        let cookies = [TokenLocation::Cookie("session_token".into())];
+        let two_cookie_lines = RecordedRequest::get("/")
+            .with_header("cookie", b"a=1; session_token=t")
+            .with_header("cookie", b"session_token=u");
+        assert_eq!(run(&cookies, two_cookie_lines), Extraction::Multiple);
+        let bearer = [TokenLocation::bearer()];
+        let basic_and_bearer = RecordedRequest::get("/")
+            .with_header("authorization", b"Basic dXNlcjpwYXNz")
+            .with_header("authorization", b"Bearer t");
+        assert_eq!(
+            run(&bearer, basic_and_bearer),
+            found("t", TokenSite::Header("authorization".into()))
+        );
+        let two_bearers = RecordedRequest::get("/").bearer("t").bearer("u");
+        assert_eq!(run(&bearer, two_bearers), Extraction::Multiple);
+        assert!(is_header_or_twin(b"x_client_id", "x-client-id"));
+        assert!(is_header_or_twin(b"X-Client_Id", "x-client-id"));
+        assert!(!is_header_or_twin(b"x-client-idx", "x-client-id"));
+        assert!(!is_header_or_twin(b"x-client_ix", "x-client-id"));
     }
 
     #[test]

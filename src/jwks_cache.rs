@@ -267,22 +267,67 @@ pub fn stored_after_fetch(
 /// Why a fetch did not produce keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchFailure {
+    /// The call could not be started (unknown cluster and the like).
+    NotStarted(String),
     /// No response: timeout, connection failure, reset.
     NoResponse,
     Status(u16),
     TooLarge(usize),
+    /// A JWKS without a single key (`{"keys": []}`). Kept apart from
+    /// [`FetchFailure::Unusable`]: an IdP that publishes no keys is a state
+    /// of its own, and the last good keys keep serving through it.
+    Empty,
     /// Not a JWKS, or no usable key in it.
     Unusable(String),
+}
+
+/// The reason of a failed fetch, as a stats label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FetchFailureKind {
+    NotStarted,
+    NoResponse,
+    Status,
+    TooLarge,
+    Empty,
+    Unusable,
+}
+
+impl FetchFailureKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FetchFailureKind::NotStarted => "not_started",
+            FetchFailureKind::NoResponse => "no_response",
+            FetchFailureKind::Status => "status",
+            FetchFailureKind::TooLarge => "too_large",
+            FetchFailureKind::Empty => "empty",
+            FetchFailureKind::Unusable => "unusable",
+        }
+    }
+}
+
+impl FetchFailure {
+    pub fn kind(&self) -> FetchFailureKind {
+        match self {
+            FetchFailure::NotStarted(_) => FetchFailureKind::NotStarted,
+            FetchFailure::NoResponse => FetchFailureKind::NoResponse,
+            FetchFailure::Status(_) => FetchFailureKind::Status,
+            FetchFailure::TooLarge(_) => FetchFailureKind::TooLarge,
+            FetchFailure::Empty => FetchFailureKind::Empty,
+            FetchFailure::Unusable(_) => FetchFailureKind::Unusable,
+        }
+    }
 }
 
 impl std::fmt::Display for FetchFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            FetchFailure::NotStarted(why) => write!(f, "{why}"),
             FetchFailure::NoResponse => {
                 f.write_str("no response (timeout, connection failure or reset)")
             }
             FetchFailure::Status(s) => write!(f, "HTTP status {s}"),
             FetchFailure::TooLarge(n) => write!(f, "response of {n} bytes is over the limit"),
+            FetchFailure::Empty => f.write_str("the JWKS holds no keys"),
             FetchFailure::Unusable(why) => write!(f, "unusable JWKS: {why}"),
         }
     }

@@ -9,6 +9,8 @@
 //! |---|---|
 //! | [`config`] | the plugin configuration JSON as written |
 //! | [`policy`] | the configuration checked and compiled |
+//! | [`request`] | the request as received: header entries, route name |
+//! | [`path`] | the path decided on and forwarded: normal form, ambiguity |
 //! | [`rules`] | which rule a request falls under |
 //! | [`extract`] | where the token is in a request |
 //! | [`token`] | strict parsing of a compact JWS / JWT |
@@ -17,6 +19,7 @@
 //! | [`claims`] | time, issuer, audience, claims and scopes |
 //! | [`engine`] | the decision for one request |
 //! | [`plan`] | what the host does with the decision |
+//! | [`route_check`] | route-name rules re-decided on the route Envoy forwards on |
 //! | [`decision`] | denials and their RFC 6750 responses |
 //! | [`envoy_crypto`] | Envoy's `verify_signature` messages and self-test |
 //! | [`token_cache`] | the verified-token cache |
@@ -56,9 +59,11 @@ pub mod json;
 pub mod jwks;
 pub mod jwks_cache;
 pub mod limits;
+pub mod path;
 pub mod plan;
 pub mod policy;
 pub mod request;
+pub mod route_check;
 pub mod rules;
 pub mod signature;
 pub mod text;

@@ -10,12 +10,13 @@ use crate::algorithm::{Algorithm, AlgorithmSet};
 use crate::b64;
 use crate::claims::ClaimRule;
 use crate::config::{
-    ClaimConfig, LimitsConfig, Mode, PluginConfig, ProviderConfig, RemoteJwksConfig, RuleConfig,
-    TokenCacheConfig, Unmatched,
+    AmbiguousPath, ClaimConfig, LimitsConfig, Mode, NonNormalPath, PathNormalizationConfig,
+    PluginConfig, ProviderConfig, RemoteJwksConfig, RuleConfig, TokenCacheConfig, Unmatched,
 };
 use crate::extract::TokenLocation;
 use crate::jwks::{self, KeySet};
 use crate::limits::Limits;
+use crate::path::{self, PathRules};
 use crate::rules::Matcher;
 use crate::text::clip;
 
@@ -160,10 +161,13 @@ pub struct Policy {
     pub managed_headers: Vec<String>,
     /// Whether any rule matches on the route name (else it is never read).
     pub uses_route_names: bool,
-    /// Whether any rule matches on the method (else `:method` is never read).
-    pub uses_methods: bool,
     /// Whether host-native signature verification may be used.
     pub use_host_crypto: bool,
+    /// How request paths are normalised, and what the upstream gets.
+    pub paths: PathRules,
+    /// The filter runs a second time later in the chain and decides
+    /// route-name rules again on the route the request is forwarded on.
+    pub route_check: bool,
 }
 
 /// Default `WWW-Authenticate` realm.
@@ -185,9 +189,19 @@ impl Policy {
         for (name, p) in &config.providers {
             providers.push(compile_provider(name, p, &limits)?);
         }
+        let paths = compile_paths(config.path_normalization.as_ref());
+        let route_check = config.route_check.unwrap_or(false);
         let mut rules = Vec::with_capacity(config.rules.len());
         for (i, r) in config.rules.iter().enumerate() {
-            rules.push(compile_rule(i, r, &providers, config.mode)?);
+            rules.push(compile_rule(i, r, &providers, config.mode, &paths)?);
+        }
+        if !route_check && let Some(i) = rules.iter().position(|r| r.matcher.uses_route()) {
+            return refuse(
+                format!("rules[{i}].match.route"),
+                "a route-name rule needs \"route_check\": true and the filter's second pass in the \
+                 HTTP filter chain: the route Envoy forwards on is selected again after the \
+                 filter edits headers (README: Route-name rules)",
+            );
         }
         for (i, r) in rules.iter().enumerate() {
             if rules
@@ -256,12 +270,12 @@ impl Policy {
                 }
             }
         }
-        let reports = config.mode == Mode::Report || rules.iter().any(|r| r.mode == Mode::Report);
-        if reports && !managed_headers.contains(&decision_header) {
+        // The decision header is the filter's own in every mode: a copy
+        // sent by a client never reaches the upstream.
+        if !managed_headers.contains(&decision_header) {
             managed_headers.push(decision_header.clone());
         }
         let uses_route_names = rules.iter().any(|r| r.matcher.uses_route());
-        let uses_methods = rules.iter().any(|r| r.matcher.uses_methods());
         Ok(Policy {
             providers,
             rules,
@@ -273,8 +287,9 @@ impl Policy {
             limits,
             managed_headers,
             uses_route_names,
-            uses_methods,
             use_host_crypto: config.use_host_crypto.unwrap_or(true),
+            paths,
+            route_check,
         })
     }
 
@@ -357,6 +372,20 @@ fn compile_limits(c: Option<&LimitsConfig>) -> Result<Limits, ConfigError> {
         )?,
         max_jwks_keys: pick("max_jwks_keys", c.max_jwks_keys, d.max_jwks_keys, 1, 1024)?,
     })
+}
+
+fn compile_paths(c: Option<&PathNormalizationConfig>) -> PathRules {
+    let d = PathRules::DEFAULT;
+    let Some(c) = c else { return d };
+    PathRules {
+        rewrite: c
+            .non_normal
+            .map_or(d.rewrite, |n| n == NonNormalPath::Rewrite),
+        merge_slashes: c.merge_slashes.unwrap_or(d.merge_slashes),
+        allow_ambiguous: c
+            .ambiguous
+            .map_or(d.allow_ambiguous, |a| a == AmbiguousPath::Allow),
+    }
 }
 
 fn compile_cache(c: Option<&TokenCacheConfig>) -> Result<CacheSettings, ConfigError> {
@@ -741,20 +770,31 @@ fn compile_rule(
     r: &RuleConfig,
     providers: &[Provider],
     mode: Mode,
+    paths: &PathRules,
 ) -> Result<Rule, ConfigError> {
     let at = |f: &str| format!("rules[{i}].{f}");
     let m = &r.match_;
+    // Request paths are matched in normal form, so rule paths are put in
+    // the same form here (`/%7Eadmin` is `/~admin`, `/api/./x` is `/api/x`);
+    // a rule path that no request path can equal is refused.
     let path_field = |name: &str, v: &Option<String>| -> Result<Option<Vec<u8>>, ConfigError> {
+        let field = || at(&format!("match.{name}"));
         match v {
             None => Ok(None),
-            Some(p) if !p.starts_with('/') => {
-                refuse(at(&format!("match.{name}")), "must start with '/'")
+            Some(p) if !p.starts_with('/') => refuse(field(), "must start with '/'"),
+            Some(p) if p.contains(['?', '#']) => {
+                refuse(field(), "must not contain a query or fragment")
             }
-            Some(p) if p.contains(['?', '#']) => refuse(
-                at(&format!("match.{name}")),
-                "must not contain a query or fragment",
-            ),
-            Some(p) => Ok(Some(p.as_bytes().to_vec())),
+            Some(p) => match path::normalize(p.as_bytes(), paths) {
+                Ok(normal) => Ok(Some(normal.into_owned())),
+                Err(problem) => refuse(
+                    field(),
+                    format!(
+                        "can never match: {} (refused in request paths; see path_normalization.ambiguous)",
+                        problem.description()
+                    ),
+                ),
+            },
         }
     };
     let methods = match &m.methods {
@@ -925,7 +965,8 @@ pub(crate) mod tests {
             { "match": { "route": "admin_route" },
               "requires": { "provider": "cognito", "all_scopes": ["order/admin", "order/audit"] } }
           ],
-          "unmatched": "deny"
+          "unmatched": "deny",
+          "route_check": true
         })
     }
 
@@ -943,8 +984,8 @@ pub(crate) mod tests {
         assert_eq!(p.providers.len(), 1);
         assert_eq!(p.rules.len(), 4);
         assert_eq!(p.rules[3].name, "3");
-        assert!(p.uses_route_names && p.uses_methods);
-        assert_eq!(p.managed_headers, ["x-client-id"]);
+        assert!(p.uses_route_names && p.route_check);
+        assert_eq!(p.managed_headers, ["x-client-id", "x-jwt-policy-decision"]);
         assert_eq!(p.realm, "api");
         let c = &p.providers[0];
         assert_eq!(c.locations.len(), 3);
@@ -974,7 +1015,8 @@ pub(crate) mod tests {
         assert_eq!(p.unmatched, Unmatched::Deny);
         assert_eq!(p.mode, Mode::Enforce);
         assert_eq!(p.token_cache, CacheSettings::default());
-        assert!(!p.uses_route_names && !p.uses_methods);
+        assert!(!p.uses_route_names && !p.route_check);
+        assert_eq!(p.paths, PathRules::DEFAULT);
     }
 
     #[test]
@@ -1151,6 +1193,55 @@ pub(crate) mod tests {
             let e = refused(&c);
             assert_eq!(e.field, field, "{e}");
         }
+    }
+
+    #[test]
+    fn rule_paths_are_put_in_normal_form() {
+        let rules = |p: Value, extra: Value| {
+            let mut c = example();
+            c["rules"] = json!([{ "match": p, "allow_anonymous": true }]);
+            for (k, v) in extra.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            compile(&c)
+        };
+        let p = rules(json!({"prefix": "/%7Eadmin"}), json!({})).unwrap();
+        assert_eq!(p.rules[0].matcher.prefix.as_deref(), Some(&b"/~admin"[..]));
+        let p = rules(json!({"path": "/api/./internal//x"}), json!({})).unwrap();
+        assert_eq!(
+            p.rules[0].matcher.path.as_deref(),
+            Some(&b"/api/internal/x"[..])
+        );
+        for ambiguous in ["/a%2fb", "/a%2Fb", "/public/..;/x", "/a\\b"] {
+            let e = rules(json!({"prefix": ambiguous}), json!({})).unwrap_err();
+            assert_eq!(e.field, "rules[0].match.prefix", "{ambiguous}");
+            assert!(e.message.contains("can never match"), "{e}");
+        }
+        let allow = json!({"path_normalization": {"ambiguous": "allow"}});
+        let p = rules(json!({"prefix": "/a%2fb"}), allow).unwrap();
+        assert_eq!(p.rules[0].matcher.prefix.as_deref(), Some(&b"/a%2Fb"[..]));
+        let keep = json!({"path_normalization": {"merge_slashes": false, "non_normal": "reject"}});
+        let p = rules(json!({"path": "//a"}), keep).unwrap();
+        assert_eq!(p.rules[0].matcher.path.as_deref(), Some(&b"//a"[..]));
+        assert_eq!(
+            p.paths,
+            PathRules {
+                rewrite: false,
+                merge_slashes: false,
+                allow_ambiguous: false
+            }
+        );
+    }
+
+    #[test]
+    fn route_rules_need_the_route_check() {
+        let mut c = example();
+        c.as_object_mut().unwrap().remove("route_check");
+        let e = refused(&c);
+        assert_eq!(e.field, "rules[3].match.route");
+        assert!(e.message.contains("route_check"), "{e}");
+        c["route_check"] = json!(false);
+        assert_eq!(refused(&c).field, "rules[3].match.route");
     }
 
     #[test]

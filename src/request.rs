@@ -1,36 +1,184 @@
-//! What the policy needs to know about a request, read lazily: the host
-//! layer implements [`RequestView`] over its header hostcalls so only the
-//! headers a decision needs are ever read.
+//! A request as the policy sees it: every header entry as the host received
+//! it (pseudo-headers included, repeated headers as separate entries or
+//! joined, exactly as the host keeps them), and the host's route name.
+//!
+//! The filter reads the whole header map with one hostcall, in the
+//! proxy-wasm pairs encoding, and the core indexes that buffer without
+//! copying it ([`RequestHead::from_pairs_buffer`]). Reading every entry is
+//! what makes "one token per request" and "managed headers cannot be
+//! spoofed" hold: a second `x-jwt` line or an `x_client_id` twin is seen,
+//! not only the first value of a name. Values are raw bytes: clients control
+//! them and they need not be UTF-8.
 
-/// A request as the policy sees it. Values are raw bytes: clients control
-/// them and they need not be UTF-8.
-pub trait RequestView {
-    fn method(&mut self) -> Option<Vec<u8>>;
-    /// The request target (`:path`), query string included.
-    fn path(&mut self) -> Option<Vec<u8>>;
-    /// The host's route name (Envoy: `xds.route_name`), if any.
-    fn route_name(&mut self) -> Option<Vec<u8>>;
-    /// The value of a request header; `name` is lower-case. Repeated
-    /// headers arrive joined, as Envoy joins them.
-    fn header(&mut self, name: &str) -> Option<Vec<u8>>;
+/// One header entry: byte ranges of name and value in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+/// Every header entry of a request, in the order the host gave them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestHead {
+    buf: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+/// Encodes header entries in the proxy-wasm pairs encoding (what a host
+/// hands over; the inverse of [`RequestHead::from_pairs_buffer`]).
+pub fn encode_pairs<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> Vec<u8> {
+    let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    let mut out = len32(pairs.len()).to_vec();
+    for (n, v) in pairs {
+        out.extend_from_slice(&len32(n.as_ref().len()));
+        out.extend_from_slice(&len32(v.as_ref().len()));
+    }
+    for (n, v) in pairs {
+        out.extend_from_slice(n.as_ref());
+        out.push(0);
+        out.extend_from_slice(v.as_ref());
+        out.push(0);
+    }
+    out
+}
+
+fn read_u32(buf: &[u8], at: usize) -> Option<usize> {
+    let bytes: [u8; 4] = buf.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    usize::try_from(u32::from_le_bytes(bytes)).ok()
+}
+
+impl RequestHead {
+    /// Indexes a header map in the proxy-wasm pairs encoding: a `u32` count,
+    /// then a `(name length, value length)` `u32` pair per entry, then each
+    /// name and value followed by a NUL (little-endian). `None` when the
+    /// buffer does not hold what it says.
+    pub fn from_pairs_buffer(buf: Vec<u8>) -> Option<RequestHead> {
+        if buf.is_empty() {
+            return Some(RequestHead::default());
+        }
+        let count = read_u32(&buf, 0)?;
+        let mut data = count.checked_mul(8)?.checked_add(4)?;
+        if data > buf.len() {
+            return None;
+        }
+        let mut entries = Vec::with_capacity(count);
+        for i in 0..count {
+            let sizes = i.checked_mul(8)?.checked_add(4)?;
+            let name_len = read_u32(&buf, sizes)?;
+            let value_len = read_u32(&buf, sizes.checked_add(4)?)?;
+            let name = (data, name_len);
+            let value_start = data.checked_add(name_len)?.checked_add(1)?;
+            let value = (value_start, value_len);
+            data = value_start.checked_add(value_len)?.checked_add(1)?;
+            if data > buf.len() {
+                return None;
+            }
+            entries.push(Entry { name, value });
+        }
+        Some(RequestHead { buf, entries })
+    }
+
+    /// Builds a head from `(name, value)` entries (tools and tests). Names
+    /// are taken as given; hosts hand them over in lower case.
+    pub fn from_pairs<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> RequestHead {
+        let mut buf = Vec::new();
+        let mut entries = Vec::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            let n = buf.len();
+            buf.extend_from_slice(name);
+            buf.push(0);
+            let v = buf.len();
+            buf.extend_from_slice(value);
+            buf.push(0);
+            entries.push(Entry {
+                name: (n, name.len()),
+                value: (v, value.len()),
+            });
+        }
+        RequestHead { buf, entries }
+    }
+
+    fn slice(&self, (start, len): (usize, usize)) -> &[u8] {
+        start
+            .checked_add(len)
+            .and_then(|end| self.buf.get(start..end))
+            .unwrap_or_default()
+    }
+
+    /// Every `(name, value)` entry, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.entries
+            .iter()
+            .map(|e| (self.slice(e.name), self.slice(e.value)))
+    }
+
+    /// Every value of header `name` (lower case), in order.
+    pub fn values<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The first value of header `name`.
+    pub fn first<'a>(&'a self, name: &'a [u8]) -> Option<&'a [u8]> {
+        self.values(name).next()
+    }
+
+    /// `:method` (empty when absent).
+    pub fn method(&self) -> &[u8] {
+        self.first(b":method").unwrap_or_default()
+    }
+
+    /// `:path`, the request target with its query (empty when absent).
+    pub fn target(&self) -> &[u8] {
+        self.first(b":path").unwrap_or_default()
+    }
+
+    /// `:authority` (empty when absent).
+    pub fn authority(&self) -> &[u8] {
+        self.first(b":authority").unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// What one decision looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'r> {
+    pub head: &'r RequestHead,
+    /// The host's route name (Envoy: `xds.route_name`); read by the host
+    /// only when some rule matches on it.
+    pub route: Option<&'r [u8]>,
 }
 
 /// A request held in memory: what `jwt-policy explain`, the fuzz targets
-/// and the unit tests decide. Repeated headers are joined as Envoy joins
-/// them before a filter sees them (`,`; `; ` for `cookie`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// and the unit tests decide. Each header is its own entry, as a client
+/// sends them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
     pub method: Vec<u8>,
     pub path: Vec<u8>,
+    pub authority: Vec<u8>,
     pub route: Option<Vec<u8>>,
     /// Lower-case names, in the order received.
     pub headers: Vec<(String, Vec<u8>)>,
-    /// How many header reads the policy made (see [`RequestView::header`]).
-    pub header_reads: usize,
-    /// How many times the policy asked for the method and the route name
-    /// (each is a hostcall in the filter).
-    pub method_reads: usize,
-    pub route_reads: usize,
+}
+
+impl Default for RecordedRequest {
+    fn default() -> Self {
+        RecordedRequest {
+            method: b"GET".to_vec(),
+            path: b"/".to_vec(),
+            authority: b"api.example.com".to_vec(),
+            route: None,
+            headers: Vec::new(),
+        }
+    }
 }
 
 impl RecordedRequest {
@@ -46,7 +194,7 @@ impl RecordedRequest {
         Self::new("GET", path)
     }
 
-    /// Adds a header (the name is lower-cased).
+    /// Adds a header entry (the name is lower-cased).
     pub fn with_header(mut self, name: &str, value: &[u8]) -> Self {
         self.headers
             .push((name.to_ascii_lowercase(), value.to_vec()));
@@ -58,38 +206,39 @@ impl RecordedRequest {
         self
     }
 
+    pub fn with_authority(mut self, authority: &str) -> Self {
+        self.authority = authority.as_bytes().to_vec();
+        self
+    }
+
     /// Adds `Authorization: Bearer <token>`.
     pub fn bearer(self, token: &str) -> Self {
         let value = format!("Bearer {token}");
         self.with_header("authorization", value.as_bytes())
     }
-}
 
-impl RequestView for RecordedRequest {
-    fn method(&mut self) -> Option<Vec<u8>> {
-        self.method_reads = self.method_reads.saturating_add(1);
-        Some(self.method.clone())
+    /// The head a host would hand over: pseudo-headers first, then the
+    /// headers in order.
+    pub fn head(&self) -> RequestHead {
+        let mut pairs: Vec<(&[u8], &[u8])> = vec![
+            (b":method", &self.method),
+            (b":path", &self.path),
+            (b":authority", &self.authority),
+        ];
+        pairs.extend(
+            self.headers
+                .iter()
+                .map(|(n, v)| (n.as_bytes(), v.as_slice())),
+        );
+        RequestHead::from_pairs(&pairs)
     }
 
-    fn path(&mut self) -> Option<Vec<u8>> {
-        Some(self.path.clone())
-    }
-
-    fn route_name(&mut self) -> Option<Vec<u8>> {
-        self.route_reads = self.route_reads.saturating_add(1);
-        self.route.clone()
-    }
-
-    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
-        self.header_reads = self.header_reads.saturating_add(1);
-        let separator: &[u8] = if name == "cookie" { b"; " } else { b"," };
-        let values: Vec<&[u8]> = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
-            .collect();
-        (!values.is_empty()).then(|| values.join(separator))
+    /// The request view over `head` (built by [`RecordedRequest::head`]).
+    pub fn view<'a>(&'a self, head: &'a RequestHead) -> Request<'a> {
+        Request {
+            head,
+            route: self.route.as_deref(),
+        }
     }
 }
 
@@ -97,16 +246,67 @@ impl RequestView for RecordedRequest {
 mod tests {
     use super::*;
 
+    fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
+        encode_pairs(pairs)
+    }
+
     #[test]
-    fn repeated_headers_are_joined_like_envoy() {
-        let mut r = RecordedRequest::get("/")
+    fn reads_the_pairs_encoding() {
+        let pairs = [
+            (":path", "/a?b"),
+            (":method", "GET"),
+            ("cookie", "a=1"),
+            ("cookie", "b=2"),
+            ("x-empty", ""),
+        ];
+        let head = RequestHead::from_pairs_buffer(encode(&pairs)).unwrap();
+        assert_eq!(head.len(), 5);
+        assert_eq!(head.target(), b"/a?b");
+        assert_eq!(head.method(), b"GET");
+        assert_eq!(head.authority(), b"");
+        assert_eq!(
+            head.values(b"cookie").collect::<Vec<_>>(),
+            [b"a=1".as_slice(), b"b=2"]
+        );
+        assert_eq!(head.first(b"x-empty"), Some(b"".as_slice()));
+        assert_eq!(head, RequestHead::from_pairs(&pairs).clone_reindexed());
+        assert_eq!(RequestHead::from_pairs_buffer(Vec::new()).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn refuses_broken_buffers() {
+        let good = encode(&[("a", "b"), ("c", "d")]);
+        for cut in 1..good.len() {
+            assert!(
+                RequestHead::from_pairs_buffer(good[..cut].to_vec()).is_none(),
+                "cut at {cut}"
+            );
+        }
+        let mut huge = good.clone();
+        huge[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(RequestHead::from_pairs_buffer(huge).is_none());
+        let mut long = good;
+        long[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(RequestHead::from_pairs_buffer(long).is_none());
+    }
+
+    impl RequestHead {
+        /// The same entries as a host buffer (for comparing heads).
+        fn clone_reindexed(&self) -> RequestHead {
+            let pairs: Vec<(&[u8], &[u8])> = self.iter().collect();
+            RequestHead::from_pairs_buffer(encode_pairs(&pairs)).unwrap()
+        }
+    }
+
+    #[test]
+    fn recorded_requests_keep_each_line() {
+        let r = RecordedRequest::get("/")
             .with_header("Authorization", b"Bearer a")
             .with_header("cookie", b"a=1")
-            .with_header("authorization", b"Bearer b")
-            .with_header("cookie", b"b=2");
-        assert_eq!(r.header("authorization").unwrap(), b"Bearer a,Bearer b");
-        assert_eq!(r.header("cookie").unwrap(), b"a=1; b=2");
-        assert_eq!(r.header("x"), None);
-        assert_eq!(r.header_reads, 3);
+            .with_header("authorization", b"Bearer b");
+        let head = r.head();
+        assert_eq!(head.values(b"authorization").count(), 2);
+        assert_eq!(head.method(), b"GET");
+        assert_eq!(head.authority(), b"api.example.com");
     }
 }

@@ -1,14 +1,6 @@
-//! Rule matching: which rule decides a request.
-//!
-//! Paths are compared after the query and fragment are cut off and the path
-//! is normalised the way RFC 3986 §6.2.2 describes (percent-encoded unreserved
-//! characters decoded, `.` and `..` segments removed), with repeated slashes
-//! merged. Envoy can do the same before filters run (`normalize_path`,
-//! `merge_slashes`, both set in the shipped configurations); doing it here too
-//! means `/healthz/../api/v1/order` can never slip past a rule because the
-//! host was configured differently.
-
-use std::borrow::Cow;
+//! Rule matching: which rule decides a request. Paths are compared in the
+//! normal form of [`crate::path`], on both sides: the request path is
+//! normalised per request, rule paths once at load.
 
 /// Request conditions of one rule; every condition present must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,7 +15,7 @@ pub struct Matcher {
 /// What a matcher looks at.
 pub struct RequestFacts<'r> {
     pub method: &'r [u8],
-    /// Normalised path, see [`normalize_path`].
+    /// The path in normal form ([`crate::path`]).
     pub path: &'r [u8],
     /// `None` when the host does not know a route name.
     pub route: Option<&'r [u8]>,
@@ -75,101 +67,9 @@ impl Matcher {
     }
 }
 
-/// The path of a request target for matching: no query or fragment,
-/// unreserved percent-escapes decoded, dot segments removed, slashes merged.
-pub fn normalize_path(target: &[u8]) -> Cow<'_, [u8]> {
-    let end = target
-        .iter()
-        .position(|b| *b == b'?' || *b == b'#')
-        .unwrap_or(target.len());
-    let path = target.get(..end).unwrap_or(target);
-    let needs_work = path.contains(&b'%')
-        || path.windows(2).any(|w| w == b"//" || w == b"/.")
-        || path.first() != Some(&b'/');
-    if !needs_work {
-        return Cow::Borrowed(path);
-    }
-    let decoded = decode_unreserved(path);
-    let mut out: Vec<u8> = Vec::with_capacity(decoded.len().saturating_add(1));
-    for segment in decoded.split(|b| *b == b'/') {
-        match segment {
-            b"" | b"." => {}
-            b".." => {
-                let cut = out.iter().rposition(|b| *b == b'/').unwrap_or(0);
-                out.truncate(cut);
-            }
-            seg => {
-                out.push(b'/');
-                out.extend_from_slice(seg);
-            }
-        }
-    }
-    // Keep a trailing slash ("/a/" stays "/a/"), and the root is "/".
-    let trailing = matches!(decoded.last(), Some(b'/'))
-        || decoded.ends_with(b"/.")
-        || decoded.ends_with(b"/..");
-    if out.is_empty() || trailing {
-        out.push(b'/');
-    }
-    Cow::Owned(out)
-}
-
-fn decode_unreserved(path: &[u8]) -> Vec<u8> {
-    fn hex(b: u8) -> Option<u8> {
-        char::from(b)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    }
-    let mut out = Vec::with_capacity(path.len());
-    let mut i = 0usize;
-    while let Some(&b) = path.get(i) {
-        if b == b'%' {
-            let pair = (
-                path.get(i.saturating_add(1)).copied().and_then(hex),
-                path.get(i.saturating_add(2)).copied().and_then(hex),
-            );
-            if let (Some(hi), Some(lo)) = pair {
-                let c = (hi << 4) | lo;
-                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-                    out.push(c);
-                    i = i.saturating_add(3);
-                    continue;
-                }
-            }
-        }
-        out.push(b);
-        i = i.saturating_add(1);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn n(p: &str) -> String {
-        String::from_utf8(normalize_path(p.as_bytes()).into_owned()).unwrap()
-    }
-
-    #[test]
-    fn normalises_paths() {
-        assert_eq!(n("/api/v1/order"), "/api/v1/order");
-        assert_eq!(n("/api/v1/order?x=1#f"), "/api/v1/order");
-        assert_eq!(n("/healthz/../api/v1/order"), "/api/v1/order");
-        assert_eq!(n("/a/./b//c"), "/a/b/c");
-        assert_eq!(n("/a/b/"), "/a/b/");
-        assert_eq!(n("/a/b/.."), "/a/");
-        assert_eq!(n("/../.."), "/");
-        assert_eq!(n("/%2e%2e/api"), "/api");
-        assert_eq!(n("/%61pi/%7Euser"), "/api/~user");
-        assert_eq!(n("/a%2Fb"), "/a%2Fb", "encoded slash is not a separator");
-        assert_eq!(n("/%zz"), "/%zz");
-        assert_eq!(n("/%"), "/%");
-        assert_eq!(n(""), "/");
-        assert_eq!(n("?q"), "/");
-        assert_eq!(n("api"), "/api");
-        assert!(matches!(normalize_path(b"/plain/path?q"), Cow::Borrowed(_)));
-    }
 
     fn m(
         path: Option<&str>,

@@ -11,9 +11,10 @@
 //!   references `jku`, `jwk`, `x5u`, `x5c`: keys come only from configuration,
 //!   and a token that tries to bring its own is not one we want;
 //! - `typ`, when present, must be `JWT` or `…+jwt`; nested tokens (`cty: JWT`)
-//!   are refused;
-//! - `exp`, `nbf` and `iat` are integers in the I-JSON safe range
-//!   (0 ≤ t < 2^53); `iss`, `sub`, `jti`, `client_id`, `token_use` are strings;
+//!   are refused; `kid`, `typ`, `cty`, `x5t` and `x5t#S256` must be strings;
+//! - `exp`, `nbf` and `iat` are NumericDates (RFC 7519 §2): numbers, fractions
+//!   allowed, in the I-JSON safe range (0 ≤ t < 2^53), rounded toward the
+//!   stricter side (`exp` down, `nbf` and `iat` up); `iss`, `sub`, `jti`, `client_id`, `token_use` are strings;
 //!   `aud` is a string or an array of strings; `scope` is a string and `scp` an
 //!   array of strings or a string.
 
@@ -199,7 +200,16 @@ fn parse_header(segment: &str, limits: &Limits) -> Result<Header, TokenError> {
     match map.get("cty") {
         None => {}
         Some(Value::String(c)) if !c.eq_ignore_ascii_case("JWT") => {}
-        Some(_) => return Err(malformed("nested tokens (cty) are not supported")),
+        Some(Value::String(_)) => return Err(malformed("nested tokens (cty) are not supported")),
+        Some(_) => return Err(malformed("header cty is not a string")),
+    }
+    // Registered members that carry text (RFC 7515 §4.1): one type check
+    // here, so that every verifier (Envoy's, or the pure-Rust one, whose
+    // JOSE header type refuses a non-string) sees the same tokens.
+    for member in ["x5t", "x5t#S256"] {
+        if map.get(member).is_some_and(|v| !v.is_string()) {
+            return Err(malformed(format!("header {member} is not a string")));
+        }
     }
     let kid = match map.get("kid") {
         None => None,
@@ -212,9 +222,9 @@ fn parse_header(segment: &str, limits: &Limits) -> Result<Header, TokenError> {
 fn parse_claims(bytes: &[u8], limits: &Limits) -> Result<Claims, TokenError> {
     let all =
         json::parse_object(bytes, limits.max_json_depth).map_err(|e| json_error("payload", e))?;
-    let exp = numeric_date(&all, "exp")?;
-    let nbf = numeric_date(&all, "nbf")?;
-    let iat = numeric_date(&all, "iat")?;
+    let exp = numeric_date(&all, "exp", Round::Down)?;
+    let nbf = numeric_date(&all, "nbf", Round::Up)?;
+    let iat = numeric_date(&all, "iat", Round::Up)?;
     let iss = string_claim(&all, "iss")?;
     string_claim(&all, "sub")?;
     string_claim(&all, "jti")?;
@@ -269,19 +279,53 @@ fn parse_claims(bytes: &[u8], limits: &Limits) -> Result<Claims, TokenError> {
     })
 }
 
+/// Which way a fractional NumericDate is rounded: toward the stricter
+/// side of its check.
+#[derive(Clone, Copy)]
+enum Round {
+    /// `exp`: a token expiring at 10.5 has expired at 10.
+    Down,
+    /// `nbf`, `iat`: a token valid from 10.5 is not yet valid at 10.
+    Up,
+}
+
+/// A NumericDate (RFC 7519 §2): any JSON number of seconds, fractions
+/// included (issuers that stamp `time.time()` or `Date.now() / 1000` emit
+/// them), that is finite, not negative and below 2^53, the range every JSON
+/// implementation reads exactly.
 fn numeric_date(
     claims: &Map<String, Value>,
     name: &str,
+    round: Round,
 ) -> Result<Option<NumericDate>, TokenError> {
+    let out_of_range = || malformed(format!("claim {name} is out of range"));
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(t) if t <= MAX_SAFE_INTEGER => Ok(Some(t)),
-            Some(_) => Err(malformed(format!("claim {name} is out of range"))),
-            None => Err(malformed(format!(
-                "claim {name} is not a non-negative integer"
-            ))),
-        },
+        Some(Value::Number(n)) => {
+            if let Some(t) = n.as_u64() {
+                return if t <= MAX_SAFE_INTEGER {
+                    Ok(Some(t))
+                } else {
+                    Err(out_of_range())
+                };
+            }
+            let f = n.as_f64().ok_or_else(out_of_range)?;
+            if !f.is_finite() || f.is_sign_negative() {
+                return Err(malformed(format!("claim {name} is negative")));
+            }
+            let whole = match round {
+                Round::Down => f.floor(),
+                Round::Up => f.ceil(),
+            };
+            // MAX_SAFE_INTEGER is exactly representable as f64.
+            #[allow(clippy::cast_precision_loss)]
+            if whole > MAX_SAFE_INTEGER as f64 {
+                return Err(out_of_range());
+            }
+            // In range and whole: the cast is exact.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok(Some(whole as u64))
+        }
         Some(_) => Err(malformed(format!("claim {name} is not a number"))),
     }
 }
@@ -425,6 +469,10 @@ mod tests {
             r#"{"alg":"RS256","typ":5}"#,
             r#"{"alg":"RS256","cty":"JWT"}"#,
             r#"{"alg":"RS256","kid":["a"]}"#,
+            r#"{"alg":"RS256","x5t":{"a":1}}"#,
+            r#"{"alg":"RS256","x5t":5}"#,
+            r#"{"alg":"RS256","x5t#S256":["a"]}"#,
+            r#"{"alg":"RS256","cty":5}"#,
             r#"{"alg":"RS256","alg":"none"}"#,
             r#"{"alg":"RS256","salt":"AA"}"#,
             r#"["alg","RS256"]"#,
@@ -452,12 +500,31 @@ mod tests {
     }
 
     #[test]
+    fn numeric_dates_may_have_fractions() {
+        let c = parse_ok(
+            H,
+            r#"{"exp":1767229200.5,"nbf":1767229100.25,"iat":1767229000.0}"#,
+        );
+        assert_eq!(c.exp, Some(1_767_229_200), "exp rounds down");
+        assert_eq!(c.nbf, Some(1_767_229_101), "nbf rounds up");
+        assert_eq!(c.iat, Some(1_767_229_000));
+        assert_eq!(parse_ok(H, r#"{"exp":1.7e9}"#).exp, Some(1_700_000_000));
+        assert_eq!(parse_ok(H, r#"{"iat":0.1}"#).iat, Some(1));
+        assert_eq!(
+            parse_ok(H, r#"{"exp":9007199254740990.5}"#).exp,
+            Some(9_007_199_254_740_990)
+        );
+    }
+
+    #[test]
     fn refuses_bad_claims() {
         for p in [
             r#"{"exp":"1700000000"}"#,
-            r#"{"exp":1700000000.5}"#,
-            r#"{"exp":1.7e9}"#,
             r#"{"exp":-1}"#,
+            r#"{"exp":-0.5}"#,
+            r#"{"exp":-0.0}"#,
+            r#"{"nbf":9007199254740992.0}"#,
+            r#"{"nbf":9007199254740991.5}"#,
             r#"{"nbf":9007199254740992}"#,
             r#"{"iat":18446744073709551615}"#,
             r#"{"iat":1e400}"#,

@@ -7,6 +7,7 @@ use std::fmt;
 /// The checks, in the order the policy runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
+    Path,
     Rule,
     Token,
     Cache,
@@ -29,6 +30,7 @@ pub enum Check {
 impl Check {
     pub fn name(self) -> &'static str {
         match self {
+            Check::Path => "path",
             Check::Rule => "rule",
             Check::Token => "token",
             Check::Cache => "cache",

@@ -301,6 +301,8 @@ fn check_warns_about_risky_settings() {
             "mode",
             "rules[1].match",
             "rules[1].requires.scopes[0]",
+            "rules[3].match.prefix",
+            "rules[3].match.methods",
         ],
         "{}",
         r.stdout
@@ -317,6 +319,14 @@ fn check_warns_about_risky_settings() {
             "\"orders/write\" is not in providers.cognito.known_scopes",
         ),
         ("providers.cognito.token_use", "token_use: access"),
+        (
+            "rules[3].match.prefix",
+            "\"/reports/./daily\" is matched as \"/reports/daily\"",
+        ),
+        (
+            "rules[3].match.methods",
+            "rule reports needs a token for GET but not HEAD, and anonymous rule everything_else lets HEAD through",
+        ),
     ] {
         assert!(
             warnings
@@ -328,14 +338,14 @@ fn check_warns_about_risky_settings() {
     }
     assert!(
         r.stdout
-            .ends_with("1 configuration checked: 0 errors, 10 warnings\n")
+            .ends_with("1 configuration checked: 0 errors, 12 warnings\n")
     );
 
     let r = run(&["check", "--strict", &fixture("risky.yaml")]);
     assert_eq!(r.code, 1, "--strict fails on warnings");
     let r = run(&["check", "--quiet", &fixture("risky.yaml")]);
     assert_eq!(r.code, 0);
-    assert_eq!(r.stdout, "1 configuration checked: 0 errors, 10 warnings\n");
+    assert_eq!(r.stdout, "1 configuration checked: 0 errors, 12 warnings\n");
 }
 
 #[test]
@@ -477,7 +487,8 @@ fn explain_allows_and_shows_the_upstream_request() {
     );
     assert_eq!(
         j["upstream"]["removed"],
-        json!(["authorization", "x-client-id"])
+        json!(["authorization"]),
+        "the spoofed x-client-id is replaced, not removed"
     );
     assert_eq!(j["upstream"]["path"], "/api/v1/order?x=1");
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use jwt_policy::policy::{KeySource, Policy, RemoteJwks};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const WASM_REL: &str = "target/wasm32-wasip1/release/jwt_policy.wasm";
 const POOL_PLACEHOLDER: &str = "__DEMO_USER_POOL_ID__";
@@ -484,6 +484,53 @@ fn istio_plugin_config_is_accepted_and_its_cluster_exists() {
             "{what} in the WasmPlugin's namespace"
         );
     }
+}
+
+/// The EnvoyFilter that makes the workload's sidecar refuse headers with
+/// `_` patches the inbound HTTP connection managers of the workload the
+/// WasmPlugin selects, and its value is an HCM setting Envoy accepts.
+#[test]
+fn istio_sidecar_refuses_headers_with_underscores() {
+    let plugin = yaml("deploy/istio/wasmplugin.yaml");
+    let filter = yaml("deploy/istio/envoyfilter-headers.yaml");
+    assert_eq!(filter["kind"], "EnvoyFilter");
+    assert_eq!(
+        filter["metadata"]["namespace"],
+        plugin["metadata"]["namespace"]
+    );
+    assert_eq!(
+        filter["spec"]["workloadSelector"]["labels"], plugin["spec"]["selector"]["matchLabels"],
+        "the workload the WasmPlugin runs in"
+    );
+    let patch = &filter["spec"]["configPatches"][0];
+    assert_eq!(patch["applyTo"], "NETWORK_FILTER");
+    assert_eq!(patch["match"]["context"], "SIDECAR_INBOUND");
+    assert_eq!(
+        patch["match"]["listener"]["filterChain"]["filter"]["name"],
+        "envoy.filters.network.http_connection_manager"
+    );
+    assert_eq!(patch["patch"]["operation"], "MERGE");
+    let hcm = &patch["patch"]["value"]["typed_config"];
+    assert_eq!(
+        hcm["common_http_protocol_options"]["headers_with_underscores_action"],
+        "REJECT_REQUEST"
+    );
+    // The patched fields form a valid HTTP connection manager.
+    let mut full = hcm.clone();
+    full["stat_prefix"] = json!("inbound");
+    full["route_config"] = json!({"virtual_hosts": []});
+    full["http_filters"] = json!([{"name": "envoy.filters.http.router", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]);
+    let bootstrap = json!({"static_resources": {"listeners": [{
+        "name": "inbound", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+            "typed_config": full}]}]}]}});
+    let dir = std::env::temp_dir().join(format!("jwt-policy-hcm-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hcm.json");
+    fs::write(&path, bootstrap.to_string()).unwrap();
+    support::validate_config(&path).unwrap_or_else(|e| panic!("Envoy refuses the patch: {e}"));
+    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]

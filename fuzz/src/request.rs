@@ -8,13 +8,16 @@
 //! headers joined as Envoy presents them: with `,`, or `; ` for `cookie`).
 //!
 //! Invariants: no panic; the decision is the same with and without the
-//! token cache; denials are 401 or 403; `normalize_path` gives an absolute
-//! path without query, fragment, empty, `.` or `..` segments, and is
-//! idempotent on well-formed percent-encoding; an `Allow` under a token rule only for a token (found again
-//! where the provider reads it) that passes the reference signature and
-//! claim checks, with the rule's scopes; a token that is not forwarded is
-//! gone from the forwarded request (header removed, parameter or cookie
-//! cut out); header hygiene. Decoders: `envoy_crypto::parse_result`,
+//! token cache; denials are 400, 401 or 403; the path decided on is in
+//! normal form (absolute, no empty, `.` or `..` segment, normalising it
+//! again changes nothing) and the forwarded request carries exactly that
+//! path (the forwarded `:path` is itself normal and decides the same path);
+//! no copy of a managed header survives in the forwarded request unless the
+//! filter set it; an `Allow` under a token rule only for a token (found
+//! again where the provider reads it) that passes the reference signature
+//! and claim checks, with the rule's scopes; a token that is not forwarded
+//! is gone from the forwarded request (header and its twins removed,
+//! parameter or cookie cut out); header hygiene. Decoders: `envoy_crypto::parse_result`,
 //! `DocMeta`, `DocRecord` and `FetchState` never panic and whatever they
 //! decode encodes back to itself; the ECDSA DER conversion and the
 //! `verify_signature` argument encoding give well-formed output.
@@ -22,14 +25,15 @@
 use jwt_policy::algorithm::Algorithm;
 use jwt_policy::engine::Outcome;
 use jwt_policy::envoy_crypto;
+use jwt_policy::extract::is_header_or_twin;
 use jwt_policy::extract::{Extraction, TokenSite, cookie_values, extract, query_values};
 use jwt_policy::jwks_cache::{self, DocMeta, DocRecord, FetchState, Purpose};
+use jwt_policy::path::{self, TargetPath};
 use jwt_policy::plan::Plan;
+use jwt_policy::policy::Policy;
 use jwt_policy::policy::RemoteJwks;
-use jwt_policy::rules::normalize_path;
+use jwt_policy::request::RequestHead;
 use jwt_policy::signature;
-
-use jwt_policy::request::RequestView;
 
 use crate::{FuzzRequest, NOW, check_allowed_token, check_outcome, check_plan, has_control};
 
@@ -69,10 +73,13 @@ pub fn run(data: &[u8]) -> Outcome {
     decoders(data);
     let policy = crate::request_policy();
     let req = parse(data);
-    check_normalized(&req.path);
+    let head = req.head();
     let (eval, plan) = crate::decide_twice(policy, &req);
     check_outcome(&eval, false);
     check_plan(&plan);
+    if let Plan::Forward(edits) = &plan {
+        check_forwarded(policy, &head, &edits.apply(&head), edits);
+    }
     let Some(pid) = eval.provider else {
         return eval.outcome;
     };
@@ -80,8 +87,7 @@ pub fn run(data: &[u8]) -> Outcome {
     let Outcome::Allow(grant) = &eval.outcome else {
         return eval.outcome;
     };
-    let mut r = req.clone();
-    let Extraction::Found { token, site } = extract(&provider.locations, &mut r) else {
+    let Extraction::Found { token, site } = extract(&provider.locations, &head) else {
         panic!("allowed without a token to be found again");
     };
     let rule = eval.rule.map(|i| policy.rules[i].name.as_str());
@@ -102,7 +108,13 @@ pub fn run(data: &[u8]) -> Outcome {
             panic!("an allowed request is forwarded")
         };
         match &site {
-            TokenSite::Header(name) => assert!(edits.remove.contains(name)),
+            TokenSite::Header(name) => assert!(
+                !edits
+                    .apply(&head)
+                    .iter()
+                    .any(|(n, _)| is_header_or_twin(n, name)),
+                "the token header {name} is gone, twins too"
+            ),
             TokenSite::Param(name) => {
                 let target = edits.get(":path").expect("the path is rewritten");
                 if !has_control(&req.path) {
@@ -117,8 +129,8 @@ pub fn run(data: &[u8]) -> Outcome {
             TokenSite::Cookie(name) => match edits.get("cookie") {
                 Some(cookies) => {
                     assert_eq!(cookie_values(cookies, name).count(), 0);
-                    let mut r = req.clone();
-                    if !has_control(&r.header("cookie").unwrap_or_default()) {
+                    let sent: Vec<&[u8]> = head.values(b"cookie").collect();
+                    if !has_control(&sent.concat()) {
                         assert!(!has_control(cookies), "{cookies:?}");
                     }
                 }
@@ -129,39 +141,56 @@ pub fn run(data: &[u8]) -> Outcome {
     eval.outcome
 }
 
-fn check_normalized(target: &[u8]) {
-    let n = normalize_path(target);
-    assert!(n.starts_with(b"/"), "{n:?}");
-    assert!(!n.contains(&b'?') && !n.contains(&b'#'), "{n:?}");
-    let inner = n.get(1..).unwrap_or_default();
-    let inner = inner.strip_suffix(b"/").unwrap_or(inner);
-    if !inner.is_empty() {
-        for seg in inner.split(|b| *b == b'/') {
-            assert!(
-                !seg.is_empty() && seg != b"." && seg != b"..",
-                "segment {seg:?} left in {n:?}"
+/// The path decided on is normal, and the forwarded request carries it.
+fn check_forwarded(
+    policy: &Policy,
+    sent: &RequestHead,
+    forwarded: &RequestHead,
+    edits: &jwt_policy::plan::Edits,
+) {
+    let decided = match path::check_target(sent.target(), &policy.paths) {
+        TargetPath::Normal(p) => p.to_vec(),
+        TargetPath::Rewrite { path, .. } => path,
+        // Report mode forwards refused paths untouched; this policy has none.
+        TargetPath::Refused(p) => panic!("a refused path ({p:?}) was forwarded"),
+    };
+    assert!(decided.starts_with(b"/") || decided == b"*", "{decided:?}");
+    if decided != b"*" {
+        let inner = decided.get(1..).unwrap_or_default();
+        let inner = inner.strip_suffix(b"/").unwrap_or(inner);
+        if !inner.is_empty() {
+            for seg in inner.split(|b| *b == b'/') {
+                assert!(
+                    !seg.is_empty() && seg != b"." && seg != b"..",
+                    "segment {seg:?} left in {decided:?}"
+                );
+            }
+        }
+        assert_eq!(
+            path::normalize(&decided, &policy.paths).map(|n| n.into_owned()),
+            Ok(decided.clone()),
+            "normalising again changes {decided:?}"
+        );
+    }
+    match path::check_target(forwarded.target(), &policy.paths) {
+        TargetPath::Normal(p) => {
+            assert_eq!(p, decided.as_slice(), "the upstream gets another path")
+        }
+        other => panic!("the forwarded path is not normal: {other:?}"),
+    }
+    for (name, value) in forwarded.iter() {
+        if let Some(m) = policy
+            .managed_headers
+            .iter()
+            .find(|m| is_header_or_twin(name, m))
+        {
+            assert_eq!(
+                (name, Some(value)),
+                (m.as_bytes(), edits.get(m)),
+                "a copy of {m} sent by the client reaches the upstream"
             );
         }
     }
-    // One pass decodes each escape once, like the upstream's one decoding;
-    // only a malformed escape can be completed by a decoded character
-    // (`%4%41` gives `%4A`), so normalising is idempotent for paths whose
-    // every `%` starts a well-formed escape (FUZZING.md, "left alone").
-    if well_formed_escapes(target) {
-        assert_eq!(
-            normalize_path(&n),
-            n,
-            "normalising twice changes {target:?}"
-        );
-    }
-}
-
-fn well_formed_escapes(path: &[u8]) -> bool {
-    path.iter().enumerate().all(|(i, b)| {
-        *b != b'%'
-            || (path.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && path.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-    })
 }
 
 fn spec() -> RemoteJwks {

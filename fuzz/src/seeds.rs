@@ -331,20 +331,41 @@ fn token_seeds() -> Vec<Seed> {
     ] {
         out.push(t(name, es(&es_header, &p), Deny(Malformed)));
     }
-    for (name, exp) in [
-        ("exp-string", json!(format!("{}", NOW + 3600))),
-        ("exp-float", json!(1_750_003_600.5)),
-        ("exp-exponent", json!(1.75e9)),
-        ("exp-negative", json!(-1)),
-        ("exp-2-pow-53", json!(9_007_199_254_740_992u64)),
-        ("exp-u64-max", json!(u64::MAX)),
-        ("exp-null", Value::Null),
+    for (name, exp, expect) in [
+        (
+            "exp-string",
+            json!(format!("{}", NOW + 3600)),
+            Deny(Malformed),
+        ),
+        // NumericDates may have fractions (RFC 7519 §2).
+        ("exp-float", json!(1_750_003_600.5), Allow),
+        ("exp-exponent", json!(1.75e9 + 3600.0), Allow),
+        ("exp-float-expired", json!(1_749_999_900.9), Deny(Expired)),
+        ("exp-negative", json!(-1), Deny(Malformed)),
+        ("exp-negative-fraction", json!(-0.5), Deny(Malformed)),
+        (
+            "exp-2-pow-53",
+            json!(9_007_199_254_740_992u64),
+            Deny(Malformed),
+        ),
+        ("exp-u64-max", json!(u64::MAX), Deny(Malformed)),
+        ("exp-null", Value::Null, Deny(Malformed)),
     ] {
         let c = claims_with(|c| {
             c.insert("exp".into(), exp);
         });
-        out.push(t(name, Signer::Es256.token(&c), Deny(Malformed)));
+        out.push(t(name, Signer::Es256.token(&c), expect));
     }
+    // A registered header member of the wrong type: the same verdict for
+    // every verifier.
+    out.push(t(
+        "header-x5t-object",
+        es(
+            &format!(r#"{{"alg":"ES256","kid":"{EC_KID}","x5t":{{"a":1}}}}"#),
+            &payload,
+        ),
+        Deny(Malformed),
+    ));
     out.push(t(
         "exp-1e400",
         es(
@@ -694,7 +715,8 @@ fn cases_config() -> Value {
         { "match": { "route": "admin_route" },
           "requires": { "provider": "cognito", "all_scopes": ["order/admin", "order/audit"] } }
       ],
-      "unmatched": "deny"
+      "unmatched": "deny",
+      "route_check": true
     })
 }
 
@@ -1056,27 +1078,91 @@ fn request_seeds() -> Vec<Seed> {
         r(
             "malformed-escape",
             b"GET\n/api/v1/order/%4%41?x=%\n\nauthorization: Bearer x".to_vec(),
+            Deny(Path),
+        ),
+        // The request seam: paths upstreams read differently are refused,
+        // dot segments are removed as RFC 3986 says, tokens are counted in
+        // every value and twin of a location.
+        r(
+            "rfc3986-empty-segments",
+            render(
+                "DELETE",
+                "/api/v1/order/42/////../../../../healthz",
+                "",
+                &[],
+            ),
+            Deny(Unmatched),
+        ),
+        r(
+            "encoded-slash",
+            render("GET", "/healthz/..%2Fapi/v1/order", "", &[]),
+            Deny(Path),
+        ),
+        r(
+            "tomcat-path-parameter",
+            render("GET", "/healthz/..;/api/v1/order", "", &[]),
+            Deny(Path),
+        ),
+        r(
+            "backslash",
+            render("GET", "/healthz\\..\\api/v1/order", "", &[]),
+            Deny(Path),
+        ),
+        r(
+            "underscore-twins",
+            render(
+                "GET",
+                "/healthz",
+                "",
+                &[
+                    ("x_client_id", "spoofed"),
+                    ("x_jwt_policy_decision", "allow"),
+                ],
+            ),
+            Allow,
+        ),
+        r(
+            "partner-token-twice",
+            render(
+                "PUT",
+                "/partner/x",
+                "",
+                &[("x-partner-token", &partner), ("x_partner_token", &partner)],
+            ),
+            Deny(Malformed),
+        ),
+        r(
+            "two-cookie-lines",
+            render(
+                "POST",
+                "/api/v1/order",
+                "",
+                &[
+                    ("cookie", &format!("session_token={post}")),
+                    ("cookie", &format!("a=1; session_token={post}")),
+                ],
+            ),
             Deny(Malformed),
         ),
         r(
             "doc-meta",
             b"1 1750000000000 1750003600000".to_vec(),
-            Deny(Unmatched),
+            Deny(Path),
         ),
         r(
             "doc-record",
             format!("3 1750000000000 1750003600000\n{}", keys::jwks()).into_bytes(),
-            Deny(Unmatched),
+            Deny(Path),
         ),
         r(
             "fetch-state",
             b"7 1750000005000 2 1750000001000 1749999990000 1749999999000".to_vec(),
-            Deny(Unmatched),
+            Deny(Path),
         ),
         r(
             "verify-result",
             b"\x08\x00\x12\x26Failed to verify digest. Error code: 0".to_vec(),
-            Deny(Unmatched),
+            Deny(Path),
         ),
     ]
 }

@@ -82,6 +82,17 @@ unsafe extern "C" {
         return_value_data: *mut *mut u8,
         return_value_size: *mut usize,
     ) -> u32;
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
     fn proxy_get_shared_data(
         key_data: *const u8,
         key_size: usize,
@@ -212,6 +223,20 @@ pub fn header(map: Map, name: &str) -> Result<Option<Vec<u8>>, Status> {
     }
 }
 
+/// Every entry of a header map in the proxy-wasm pairs encoding (parsed by
+/// [`crate::request::RequestHead::from_pairs_buffer`]).
+pub fn header_pairs(map: Map) -> Result<Vec<u8>, Status> {
+    let mut data = null_mut();
+    let mut size = 0usize;
+    // SAFETY: out-pointers to locals; the buffer is taken over below.
+    let status = unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
+    match status {
+        OK => Ok(unsafe { take(data, size) }),
+        NOT_FOUND => Ok(Vec::new()),
+        other => Err(other),
+    }
+}
+
 pub fn set_request_header(name: &str, value: &[u8]) -> Result<(), Status> {
     // SAFETY: pointers/lengths of live slices.
     check(unsafe {
@@ -245,6 +270,16 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
         NOT_FOUND => Ok(None),
         other => Err(other),
     }
+}
+
+/// Sets a property of the current stream; Envoy keeps it as filter state
+/// `wasm.<path>`, readable by later filters and access logs.
+pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), Status> {
+    let encoded = path.join("\0");
+    // SAFETY: pointers/lengths of live buffers.
+    check(unsafe {
+        proxy_set_property(encoded.as_ptr(), encoded.len(), value.as_ptr(), value.len())
+    })
 }
 
 /// A shared-data value and its CAS token; `Ok(None)` when the key is absent.

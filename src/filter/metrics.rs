@@ -9,6 +9,8 @@
 //! | `jwt_policy.token_cache.hit` / `.miss` | counter |
 //! | `jwt_policy.verify.host` / `.pure` | counter |
 //! | `jwt_policy.jwks.<p>.fetch_started` / `_succeeded` / `_failed` / `.unknown_kid_refetch` | counter |
+//! | `jwt_policy.jwks.<p>.fetch_failed.<reason>` (`no_response`, `status`, `too_large`, `unusable`, `empty`, `not_started`) | counter |
+//! | `jwt_policy.route_check.rerouted` | counter |
 //! | `jwt_policy.jwks.<p>.keys`, `jwt_policy.jwks.<p>.version` | gauge |
 //! | `jwt_policy.vm_memory_bytes` (largest VM's linear memory) | gauge |
 //!
@@ -25,6 +27,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use crate::decision::DenyReason;
+use crate::jwks_cache::FetchFailureKind;
 use crate::policy::{Policy, ProviderId, RuleId};
 
 use super::abi::{self, MetricKind};
@@ -49,6 +52,10 @@ pub enum Metric {
     KeysVersion(ProviderId),
     /// The linear memory of the largest VM.
     VmMemoryBytes,
+    /// The route check's second pass found another route than the first.
+    RouteRerouted,
+    /// A JWKS fetch failed, by reason.
+    FetchFailedFor(ProviderId, FetchFailureKind),
 }
 
 impl Metric {
@@ -99,6 +106,14 @@ impl Metric {
             Metric::KeysInUse(p) => format!("jwt_policy.jwks.{}.keys", provider(p)),
             Metric::KeysVersion(p) => format!("jwt_policy.jwks.{}.version", provider(p)),
             Metric::VmMemoryBytes => "jwt_policy.vm_memory_bytes".into(),
+            Metric::RouteRerouted => "jwt_policy.route_check.rerouted".into(),
+            Metric::FetchFailedFor(p, kind) => {
+                format!(
+                    "jwt_policy.jwks.{}.fetch_failed.{}",
+                    provider(p),
+                    kind.name()
+                )
+            }
         }
     }
 }

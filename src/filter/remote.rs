@@ -204,7 +204,7 @@ impl Remote {
                 let spec = self.spec.clone();
                 let me = self.me;
                 self.update_state(|s| s.failed(me, now, &spec));
-                Err(FetchFailure::Unusable(format!(
+                Err(FetchFailure::NotStarted(format!(
                     "the call could not start (host status {status}; is cluster \"{}\" defined?)",
                     clip(&self.spec.cluster, 64)
                 )))
@@ -271,6 +271,9 @@ impl Remote {
             .map_err(|_| FetchFailure::NoResponse)?;
         let parsed =
             jwks::parse_jwks(&body, limits).map_err(|e| FetchFailure::Unusable(e.to_string()))?;
+        if parsed.keys.is_empty() && parsed.skipped.is_empty() {
+            return Err(FetchFailure::Empty);
+        }
         if parsed.keys.is_empty() {
             let why = parsed
                 .skipped

@@ -1,46 +1,44 @@
-//! The request as the core sees it, read lazily through hostcalls: a header
-//! is fetched from the host only when the policy asks for it, and at most
-//! once. Bytes stay bytes: non-UTF-8 values are the core's problem to refuse,
-//! never a reason to crash.
+//! Adapts the request to the core: every header entry with one hostcall
+//! (indexed by [`RequestHead`] without copying), and the route name only
+//! when asked, at most once. Bytes stay bytes: non-UTF-8 values are the
+//! core's problem to refuse, never a reason to crash.
 
-use crate::request::RequestView;
+use crate::request::{Request, RequestHead};
 
 use super::abi::{self, Map};
 
-#[derive(Default)]
 pub struct HostRequest {
-    read: Vec<(String, Option<Vec<u8>>)>,
+    pub head: RequestHead,
+    route: Option<Option<Vec<u8>>>,
 }
 
 impl HostRequest {
-    fn cached(&mut self, key: &str, fetch: impl FnOnce() -> Option<Vec<u8>>) -> Option<Vec<u8>> {
-        if let Some((_, v)) = self.read.iter().find(|(k, _)| k == key) {
-            return v.clone();
+    /// Reads the current request's headers. A host error or a buffer that
+    /// does not parse gives an empty head, which every rule treats as a
+    /// request without path or token: refused, never let through.
+    pub fn read() -> HostRequest {
+        let head = abi::header_pairs(Map::RequestHeaders)
+            .ok()
+            .and_then(RequestHead::from_pairs_buffer)
+            .unwrap_or_default();
+        HostRequest { head, route: None }
+    }
+
+    /// Envoy's route name for the request (`xds.route_name`).
+    pub fn route(&mut self) -> Option<&[u8]> {
+        self.route
+            .get_or_insert_with(|| abi::property(&["xds", "route_name"]).ok().flatten())
+            .as_deref()
+    }
+
+    /// The view a decision takes; `with_route` when some rule needs it.
+    pub fn view(&mut self, with_route: bool) -> Request<'_> {
+        if with_route {
+            self.route();
         }
-        let value = fetch();
-        self.read.push((key.to_owned(), value.clone()));
-        value
-    }
-}
-
-impl RequestView for HostRequest {
-    fn method(&mut self) -> Option<Vec<u8>> {
-        self.header(":method")
-    }
-
-    fn path(&mut self) -> Option<Vec<u8>> {
-        self.header(":path")
-    }
-
-    fn route_name(&mut self) -> Option<Vec<u8>> {
-        self.cached("\0route", || {
-            abi::property(&["xds", "route_name"]).ok().flatten()
-        })
-    }
-
-    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
-        self.cached(name, || {
-            abi::header(Map::RequestHeaders, name).ok().flatten()
-        })
+        Request {
+            head: &self.head,
+            route: self.route.as_ref().and_then(|r| r.as_deref()),
+        }
     }
 }

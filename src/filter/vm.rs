@@ -5,10 +5,12 @@
 use std::cell::RefCell;
 
 use crate::config::Mode;
+use crate::decision::{Denial, HttpResponse};
 use crate::engine::{self, CacheUse, Env, Evaluation, KeyStatus, KeyStore, Outcome, Wait};
 use crate::jwks_cache::Millis;
-use crate::plan::{self, Plan};
+use crate::plan::{self, Edits, Plan};
 use crate::policy::{KeySource, Policy, ProviderId};
+use crate::route_check::{self, Ticket};
 use crate::token_cache::TokenCache;
 use crate::trace::NoTrace;
 
@@ -133,40 +135,37 @@ impl Vm {
     /// the root context; `last_chance`: it has waited long enough.
     pub fn process(&self, context_id: u32, resumed: bool, last_chance: bool) -> Disposition {
         let now = abi::now_ms();
-        let mut req = HostRequest::default();
-        let eval = {
-            let (Ok(mut remotes), Ok(mut cache)) =
-                (self.remotes.try_borrow_mut(), self.cache.try_borrow_mut())
-            else {
-                // Cannot happen (single-threaded, no re-entry); fail closed.
-                return self.respond_unavailable();
-            };
-            let mut keys = VmKeys {
-                policy: &self.policy,
-                remotes: &mut remotes,
-                verifier: &self.verifier,
-                now,
-                last_chance,
-                kick: false,
-                installed: Vec::new(),
-            };
-            let mut env = Env {
-                keys: &mut keys,
-                verifier: &self.verifier,
-                cache: Some(&mut cache),
-                now: now / 1000,
-            };
-            let eval = engine::evaluate(&self.policy, &mut env, &mut req, &mut NoTrace);
-            if keys.kick {
-                self.kick();
-            }
-            (eval, keys.installed)
+        let mut req = HostRequest::read();
+        // With route_check, a ticket in filter state means this is the
+        // second pass (see crate::route_check).
+        let ticket = if self.policy.route_check {
+            abi::property(&[route_check::TICKET_PROPERTY])
+                .ok()
+                .flatten()
+                .and_then(|t| Ticket::decode(&t))
+        } else {
+            None
         };
-        let (eval, installed) = eval;
-        for (pid, keys, version) in installed {
-            self.publish_keys(pid, keys, version);
+        if let Some(t) = &ticket
+            && t.same_route(req.route())
+        {
+            return self.forward(&Edits::default(), resumed);
         }
-        let plan = plan::plan(&self.policy, &eval, &mut req);
+        let with_route = self.policy.uses_route_names;
+        let Some(eval) = self.decide(&mut req, with_route, now, last_chance) else {
+            // Cannot happen (single-threaded, no re-entry); fail closed.
+            return self.respond_unavailable();
+        };
+        let (eval, plan) = match &ticket {
+            Some(t) => {
+                self.metrics.count(&self.policy, Metric::RouteRerouted);
+                route_check::second_pass(&self.policy, eval, &req.head, t)
+            }
+            None => {
+                let plan = plan::plan(&self.policy, &eval, &req.head);
+                (eval, plan)
+            }
+        };
         self.account(&eval);
         self.metrics.flush_if_due(now);
         if self.metrics.has_pending() && self.current_tick() > FLUSH_TICK_MS {
@@ -174,28 +173,18 @@ impl Vm {
         }
         match plan {
             Plan::Forward(edits) => {
-                for name in &edits.remove {
-                    let _ = abi::remove_request_header(name);
+                if self.policy.route_check && ticket.is_none() {
+                    let t = Ticket::after(&eval, req.route());
+                    if abi::set_property(&[route_check::TICKET_PROPERTY], &t.encode()).is_err() {
+                        // Without a ticket the second pass would decide
+                        // from scratch, with the filter's own headers in
+                        // place: refuse instead.
+                        return self.respond(&route_check::rerouted().response(&self.policy.realm));
+                    }
                 }
-                for (name, value) in &edits.set {
-                    let _ = abi::set_request_header(name, value);
-                }
-                if resumed {
-                    let _ = abi::resume_request();
-                }
-                Disposition::Forwarded
+                self.forward(&edits, resumed)
             }
-            Plan::Respond(resp) => {
-                let headers: Vec<(&str, &[u8])> = resp
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (*n, v.as_bytes()))
-                    .collect();
-                if abi::send_response(resp.status, &headers, resp.body.as_bytes()).is_err() {
-                    abi::log(Level::Warn, "could not send the local response");
-                }
-                Disposition::Responded
-            }
+            Plan::Respond(resp) => self.respond(&resp),
             Plan::Wait(wait) => {
                 if self.park(context_id, wait, now) {
                     Disposition::Waiting
@@ -206,15 +195,74 @@ impl Vm {
         }
     }
 
-    fn respond_unavailable(&self) -> Disposition {
-        let resp = crate::decision::Denial::keys_unavailable(1).response(&self.policy.realm);
+    /// Runs the core's decision with this VM's keys, cache and verifier.
+    fn decide(
+        &self,
+        req: &mut HostRequest,
+        with_route: bool,
+        now: Millis,
+        last_chance: bool,
+    ) -> Option<Evaluation> {
+        let (Ok(mut remotes), Ok(mut cache)) =
+            (self.remotes.try_borrow_mut(), self.cache.try_borrow_mut())
+        else {
+            return None;
+        };
+        let mut keys = VmKeys {
+            policy: &self.policy,
+            remotes: &mut remotes,
+            verifier: &self.verifier,
+            now,
+            last_chance,
+            kick: false,
+            installed: Vec::new(),
+        };
+        let mut env = Env {
+            keys: &mut keys,
+            verifier: &self.verifier,
+            cache: Some(&mut cache),
+            now: now / 1000,
+        };
+        let eval = engine::evaluate(&self.policy, &mut env, &req.view(with_route), &mut NoTrace);
+        let (kick, installed) = (keys.kick, keys.installed);
+        drop(remotes);
+        drop(cache);
+        if kick {
+            self.kick();
+        }
+        for (pid, keys, version) in installed {
+            self.publish_keys(pid, keys, version);
+        }
+        Some(eval)
+    }
+
+    fn forward(&self, edits: &Edits, resumed: bool) -> Disposition {
+        for name in &edits.remove {
+            let _ = abi::remove_request_header(name);
+        }
+        for (name, value) in &edits.set {
+            let _ = abi::set_request_header(name, value);
+        }
+        if resumed {
+            let _ = abi::resume_request();
+        }
+        Disposition::Forwarded
+    }
+
+    fn respond(&self, resp: &HttpResponse) -> Disposition {
         let headers: Vec<(&str, &[u8])> = resp
             .headers
             .iter()
             .map(|(n, v)| (*n, v.as_bytes()))
             .collect();
-        let _ = abi::send_response(resp.status, &headers, resp.body.as_bytes());
+        if abi::send_response(resp.status, &headers, resp.body.as_bytes()).is_err() {
+            abi::log(Level::Warn, "could not send the local response");
+        }
         Disposition::Responded
+    }
+
+    fn respond_unavailable(&self) -> Disposition {
+        self.respond(&Denial::keys_unavailable(1).response(&self.policy.realm))
     }
 
     fn account(&self, eval: &Evaluation) {
@@ -388,6 +436,8 @@ impl Vm {
             Err(e) => {
                 self.metrics.inc(&self.policy, Metric::FetchStarted(pid));
                 self.metrics.inc(&self.policy, Metric::FetchFailed(pid));
+                self.metrics
+                    .inc(&self.policy, Metric::FetchFailedFor(pid, e.kind()));
                 abi::log(
                     Level::Error,
                     &format!(
@@ -436,6 +486,8 @@ impl Vm {
                     }
                     Err(e) => {
                         self.metrics.inc(&self.policy, Metric::FetchFailed(pid));
+                        self.metrics
+                            .inc(&self.policy, Metric::FetchFailedFor(pid, e.kind()));
                         let keeping = if remote.installed.is_some() {
                             "; keeping the previous keys"
                         } else {

@@ -73,7 +73,8 @@ pub fn config(keys: &Keys) -> Value {
         { "match": { "route": "admin_route" },
           "requires": { "provider": "cognito", "all_scopes": ["order/admin", "order/audit"] } }
       ],
-      "unmatched": "deny"
+      "unmatched": "deny",
+      "route_check": true
     })
 }
 

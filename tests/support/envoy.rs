@@ -90,6 +90,66 @@ pub fn validate_config(path: impl AsRef<Path>) -> Result<(), String> {
     }
 }
 
+/// The HTTP connection manager's request-path and header handling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hcm {
+    pub normalize_path: bool,
+    pub merge_slashes: bool,
+    /// `path_with_escaped_slashes_action` (`None`: Envoy's default).
+    pub escaped_slashes: Option<String>,
+    /// `common_http_protocol_options.headers_with_underscores_action`.
+    pub underscores: Option<String>,
+}
+
+impl Hcm {
+    /// Envoy's own defaults: no normalisation at all.
+    pub fn envoy_defaults() -> Hcm {
+        Hcm {
+            normalize_path: false,
+            merge_slashes: false,
+            escaped_slashes: None,
+            underscores: None,
+        }
+    }
+
+    /// What Istio sets on sidecars by default (`pathNormalization: BASE`):
+    /// RFC 3986 normalisation, slashes not merged.
+    pub fn istio_defaults() -> Hcm {
+        Hcm {
+            normalize_path: true,
+            ..Hcm::envoy_defaults()
+        }
+    }
+
+    /// The settings of the repository's `envoy.yaml`, read from it.
+    pub fn shipped() -> Hcm {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("envoy.yaml");
+        let text = fs::read_to_string(&path).expect("read envoy.yaml");
+        let doc: Value = serde_norway::from_str(&text).expect("envoy.yaml is YAML");
+        let hcm = &doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+        assert!(hcm["stat_prefix"].is_string(), "no HCM found in envoy.yaml");
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        Hcm {
+            normalize_path: hcm["normalize_path"].as_bool().unwrap_or(false),
+            merge_slashes: hcm["merge_slashes"].as_bool().unwrap_or(false),
+            escaped_slashes: text(&hcm["path_with_escaped_slashes_action"]),
+            underscores: text(
+                &hcm["common_http_protocol_options"]["headers_with_underscores_action"],
+            ),
+        }
+    }
+
+    /// What the harness has always used: normalised, merged.
+    pub fn harness() -> Hcm {
+        Hcm {
+            normalize_path: true,
+            merge_slashes: true,
+            escaped_slashes: None,
+            underscores: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct EnvoyConfig {
     /// The plugin configuration string (`None`: no wasm filter).
@@ -98,6 +158,9 @@ pub struct EnvoyConfig {
     upstream_port: u16,
     clusters: Vec<(String, u16)>,
     routes: Vec<(String, String)>,
+    /// Routes matched on a header value: (name, header, value, cluster).
+    header_routes: Vec<(String, String, String, String)>,
+    hcm: Hcm,
     concurrency: u32,
     wasm: Option<PathBuf>,
     log_level: String,
@@ -120,6 +183,8 @@ impl EnvoyConfig {
             upstream_port: 1,
             clusters: Vec::new(),
             routes: Vec::new(),
+            header_routes: Vec::new(),
+            hcm: Hcm::harness(),
             concurrency: 1,
             wasm: None,
             log_level: "info".into(),
@@ -165,6 +230,20 @@ impl EnvoyConfig {
         self
     }
 
+    /// A route taken when `header` equals `value` (matched before every
+    /// other route), to `cluster` (`upstream` or one added with `.cluster`).
+    pub fn header_route(mut self, name: &str, header: &str, value: &str, cluster: &str) -> Self {
+        self.header_routes
+            .push((name.into(), header.into(), value.into(), cluster.into()));
+        self
+    }
+
+    /// The HTTP connection manager's path and header settings.
+    pub fn hcm(mut self, hcm: Hcm) -> Self {
+        self.hcm = hcm;
+        self
+    }
+
     pub fn concurrency(mut self, workers: u32) -> Self {
         self.concurrency = workers;
         self
@@ -199,14 +278,23 @@ impl EnvoyConfig {
             return raw.clone();
         }
         let route = |name: &str, prefix: &str| json!({"name": name, "match": {"prefix": prefix}, "route": {"cluster": "upstream"}});
-        let mut routes: Vec<Value> = self.routes.iter().map(|(n, p)| route(n, p)).collect();
+        let mut routes: Vec<Value> = self
+            .header_routes
+            .iter()
+            .map(|(name, header, value, cluster)| {
+                json!({"name": name, "match": {"prefix": "/", "headers": [
+                    {"name": header, "string_match": {"exact": value}}
+                ]}, "route": {"cluster": cluster}})
+            })
+            .collect();
+        routes.extend(self.routes.iter().map(|(n, p)| route(n, p)));
         routes.push(route("admin_route", "/admin"));
         routes.push(route("default_route", "/"));
 
         let mut http_filters = Vec::new();
         if let Some(plugin) = &self.plugin_config {
             let wasm = self.wasm.clone().unwrap_or_else(wasm_path);
-            http_filters.push(json!({
+            let filter = json!({
                 "name": "envoy.filters.http.wasm",
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
@@ -225,7 +313,24 @@ impl EnvoyConfig {
                         },
                     },
                 },
-            }));
+            });
+            http_filters.push(filter.clone());
+            // `route_check`: the README's chain, a filter that makes Envoy
+            // select the route again, then the filter's second pass.
+            let route_check = serde_json::from_str::<Value>(plugin)
+                .is_ok_and(|c| c["route_check"] == json!(true));
+            if route_check {
+                http_filters.push(json!({
+                    "name": "envoy.filters.http.header_mutation",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+                        "mutations": {},
+                    },
+                }));
+                let mut second = filter;
+                second["typed_config"]["config"]["name"] = json!("jwt_policy_route_check");
+                http_filters.push(second);
+            }
         }
         http_filters.push(json!({
             "name": "envoy.filters.http.router",
@@ -258,8 +363,12 @@ impl EnvoyConfig {
                             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                             "stat_prefix": "ingress",
                             "codec_type": "AUTO",
-                            "normalize_path": true,
-                            "merge_slashes": true,
+                            "normalize_path": self.hcm.normalize_path,
+                            "merge_slashes": self.hcm.merge_slashes,
+                            "path_with_escaped_slashes_action": self.hcm.escaped_slashes.clone().unwrap_or_else(|| "IMPLEMENTATION_SPECIFIC_DEFAULT".into()),
+                            "common_http_protocol_options": {
+                                "headers_with_underscores_action": self.hcm.underscores.clone().unwrap_or_else(|| "ALLOW".into()),
+                            },
                             // Below the client's 10 s read timeout, so a stuck
                             // request shows up as Envoy's 408/504, not an I/O error.
                             "request_timeout": "8s",

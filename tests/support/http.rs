@@ -369,3 +369,44 @@ fn eof(msg: &str) -> io::Error {
 fn bad(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
+
+/// Sends one request over HTTP/2 (h2c, prior knowledge) with
+/// tests/support/h2_request.py; repeated headers go as separate fields.
+pub fn send_h2(port: u16, req: &Request) -> Response {
+    let spec = serde_json::json!({
+        "method": req.method,
+        "path": String::from_utf8_lossy(&req.path),
+        "headers": req.headers.iter().map(|(n, v)| {
+            [String::from_utf8_lossy(n).to_ascii_lowercase(), String::from_utf8_lossy(v).into_owned()]
+        }).collect::<Vec<_>>(),
+    });
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/h2_request.py");
+    let out = std::process::Command::new(super::servers::venv_python())
+        .arg(script)
+        .arg(port.to_string())
+        .arg(spec.to_string())
+        .output()
+        .expect("run the HTTP/2 client");
+    assert!(
+        out.status.success(),
+        "HTTP/2 client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("HTTP/2 client JSON");
+    Response {
+        status: v["status"].as_u64().expect("a status") as u16,
+        headers: v["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap_or_default().to_string(),
+                    h[1].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+        body: v["body"].as_str().unwrap_or_default().as_bytes().to_vec(),
+    }
+}

@@ -10,11 +10,13 @@ pub mod tokens;
 
 // Each test binary uses a subset.
 #[allow(unused_imports)]
-pub use envoy::{Envoy, EnvoyConfig, envoy_binary, validate_config, wasm_path};
+pub use envoy::{Envoy, EnvoyConfig, Hcm, envoy_binary, validate_config, wasm_path};
 #[allow(unused_imports)]
-pub use http::{Request, Response, UpstreamView, send, send_and_abort, try_send};
+pub use http::{Request, Response, UpstreamView, send, send_and_abort, send_h2, try_send};
 #[allow(unused_imports)]
-pub use servers::{EchoServer, EchoedRequest, JwksMode, JwksServer};
+pub use servers::{
+    EchoServer, EchoedRequest, JwksMode, JwksServer, WsgiUpstream, WsgiView, venv_python,
+};
 #[allow(unused_imports)]
 pub use tokens::{
     Alg, KeyMaterial, TestKey, b64url, b64url_decode, cognito_access_claims, es_high_s, jwks, now,

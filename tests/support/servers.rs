@@ -327,3 +327,88 @@ impl JwksServer {
         }
     }
 }
+
+/// `<crate>/.venv/bin/python` (installed by `make setup`).
+pub fn venv_python() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        path.exists(),
+        "{} not found (run `make setup`)",
+        path.display()
+    );
+    path
+}
+
+/// What the WSGI upstream read (tests/support/wsgi_upstream.py).
+#[derive(Clone, Debug)]
+pub struct WsgiView {
+    pub method: String,
+    /// The request target as it arrived.
+    pub raw_path: String,
+    /// The percent-decoded path, as WSGI hands it over.
+    pub path_info: String,
+    /// The resource a framework serves: `posixpath.normpath(PATH_INFO)`.
+    pub served: String,
+    /// `HTTP_*` variables (`x-client-id` and `x_client_id` are both
+    /// `HTTP_X_CLIENT_ID`).
+    pub headers: serde_json::Map<String, serde_json::Value>,
+}
+
+impl WsgiView {
+    pub fn from_body(body: &[u8]) -> Option<WsgiView> {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        Some(WsgiView {
+            method: v["method"].as_str()?.into(),
+            raw_path: v["raw_path"].as_str()?.into(),
+            path_info: v["path_info"].as_str()?.into(),
+            served: v["served"].as_str()?.into(),
+            headers: v["headers"].as_object()?.clone(),
+        })
+    }
+
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.as_str())
+    }
+}
+
+/// A Python WSGI upstream that reads paths and headers as a framework does;
+/// killed on drop.
+pub struct WsgiUpstream {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl WsgiUpstream {
+    pub fn start() -> WsgiUpstream {
+        use std::io::BufRead;
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/wsgi_upstream.py");
+        let mut child = std::process::Command::new(venv_python())
+            .arg(&script)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start the WSGI upstream");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the WSGI upstream's port");
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("WSGI upstream printed {line:?}"));
+        WsgiUpstream { child, port }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for WsgiUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -202,6 +202,44 @@ pub fn check_source(source: &PluginSource) -> (Vec<Finding>, Option<String>) {
     (lint(&config, &policy), Some(summary))
 }
 
+/// A token rule on `GET` without `HEAD` whose `HEAD` requests fall to an
+/// anonymous rule (or `unmatched: allow`): HEAD is GET without the body,
+/// so the resource's headers leak without a token.
+fn head_slips_through(policy: &Policy, i: usize) -> Option<Finding> {
+    let rule = policy.rules.get(i)?;
+    let methods = rule.matcher.methods.as_ref()?;
+    let has = |m: &[u8]| methods.iter().any(|x| x.as_slice() == m);
+    if !matches!(rule.access, Access::Token(_)) || !has(b"GET") || has(b"HEAD") {
+        return None;
+    }
+    let head = jwt_policy::rules::Matcher {
+        methods: Some(vec![b"HEAD".to_vec()]),
+        ..rule.matcher.clone()
+    };
+    // The first rule that takes every HEAD request to these paths.
+    let taker = policy
+        .rules
+        .iter()
+        .enumerate()
+        .find(|(j, r)| *j != i && head.is_shadowed_by(&r.matcher));
+    let by = match taker {
+        Some((_, r)) if matches!(r.access, Access::Anonymous) => {
+            format!("anonymous rule {}", r.name)
+        }
+        Some(_) => return None,
+        None if policy.unmatched == Unmatched::Allow => "unmatched: allow".to_owned(),
+        None => return None,
+    };
+    Some(Finding::warning(
+        format!("rules[{i}].match.methods"),
+        format!(
+            "rule {} needs a token for GET but not HEAD, and {by} lets HEAD through without one \
+             (HEAD is GET without the body: add \"HEAD\")",
+            rule.name
+        ),
+    ))
+}
+
 /// Warnings about a configuration that compiles.
 pub fn lint(config: &PluginConfig, policy: &Policy) -> Vec<Finding> {
     let mut w = Vec::new();
@@ -302,6 +340,28 @@ pub fn lint(config: &PluginConfig, policy: &Policy) -> Vec<Finding> {
                     rule.name, shadow.name
                 ),
             ));
+        }
+        if let Some(m) = rule_config.map(|r| &r.match_) {
+            for (name, written, compiled) in [
+                ("path", &m.path, &rule.matcher.path),
+                ("prefix", &m.prefix, &rule.matcher.prefix),
+            ] {
+                if let (Some(written), Some(compiled)) = (written, compiled)
+                    && written.as_bytes() != compiled.as_slice()
+                {
+                    w.push(Finding::warning(
+                        at(&format!("match.{name}")),
+                        format!(
+                            "\"{written}\" is matched as \"{}\": request paths are compared in \
+                             normal form (README: How a request is decided)",
+                            String::from_utf8_lossy(compiled)
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(finding) = head_slips_through(policy, i) {
+            w.push(finding);
         }
         let Access::Token(req) = &rule.access else {
             continue;

@@ -131,9 +131,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
             cache: None,
             now,
         };
-        engine::evaluate(&policy, &mut env, &mut req, &mut steps)
+        let head = req.head();
+        engine::evaluate(&policy, &mut env, &req.view(&head), &mut steps)
     };
-    let plan = plan::plan(&policy, &eval, &mut req);
+    let plan = plan::plan(&policy, &eval, &req.head());
 
     let rule = eval.rule.and_then(|i| policy.rules.get(i).map(|r| (i, r)));
     let provider = eval
@@ -454,33 +455,18 @@ struct Forwarded {
     removed: Vec<String>,
 }
 
-/// The request's headers after the plan's edits: removals first, then
-/// the headers set (replacing), as the filter applies them.
+/// The request after the plan's edits, as the filter applies them
+/// ([`plan::Edits::apply`]).
 fn forwarded(req: &RecordedRequest, edits: &plan::Edits) -> Forwarded {
-    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut removed = Vec::new();
-    for (name, value) in &req.headers {
-        if edits.remove.contains(name) {
-            if !removed.contains(name) {
-                removed.push(name.clone());
-            }
-        } else {
-            headers.push((name.clone(), value.clone()));
-        }
-    }
-    let mut path = req.path.clone();
-    for (name, value) in &edits.set {
-        if name == ":path" {
-            path.clone_from(value);
-            continue;
-        }
-        headers.retain(|(n, _)| n != name);
-        headers.push((name.clone(), value.clone()));
-    }
+    let head = edits.apply(&req.head());
     Forwarded {
-        path,
-        headers,
-        removed,
+        path: head.target().to_vec(),
+        headers: head
+            .iter()
+            .filter(|(n, _)| !n.starts_with(b":"))
+            .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), v.to_vec()))
+            .collect(),
+        removed: edits.remove.clone(),
     }
 }
 
