@@ -4,8 +4,13 @@ CARGO ?= cargo
 WASM := target/wasm32-wasip1/release/jwt_policy.wasm
 export ENVOY_BIN := $(CURDIR)/.venv/envoy
 export JWT_POLICY_WASM := $(CURDIR)/$(WASM)
+# The crate version: the tag `make oci` gives the image.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+# tools/oci-image is its own workspace (the filter's Cargo.lock stays as it
+# is); it builds into target/tools.
+OCI_TOOL := --manifest-path tools/oci-image/Cargo.toml --target-dir target/tools --locked
 
-.PHONY: setup wasm test lint unit integration demo
+.PHONY: setup wasm test lint unit integration demo oci
 
 setup:
 	@./scripts/setup.sh
@@ -17,6 +22,8 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings
+	$(CARGO) fmt --check --manifest-path tools/oci-image/Cargo.toml
+	$(CARGO) clippy $(OCI_TOOL) --all-targets -- -D warnings
 
 unit:
 	$(CARGO) test --lib
@@ -25,10 +32,19 @@ integration: wasm
 	$(CARGO) test --test '*'
 
 # Lints, the unit and Envoy integration tests (incl. the CLI, the demo and
-# the deployment files), then the fuzz smoke runs.
+# the deployment files), the OCI image builder's tests (on the wasm just
+# built), then the fuzz smoke runs.
 test: setup lint wasm
 	$(CARGO) test --all-targets
+	$(CARGO) test $(OCI_TOOL) --all-targets
 	$(MAKE) fuzz-smoke
+
+# The filter as an OCI image layout in target/oci (Istio's Wasm image
+# format, no Docker needed, reproducible), tagged with the crate version.
+# Prints the manifest digest to pin (WasmPlugin spec.sha256) and the push
+# command (README.md, "Packaging the filter").
+oci: wasm
+	$(CARGO) run --quiet $(OCI_TOOL) -- --wasm $(WASM) --out target/oci --tag $(VERSION)
 
 # The Cognito client-credentials walkthrough through Envoy and the filter:
 # setup (incl. scripts/setup-demo.sh) and the wasm build come from `wasm`.

@@ -1,8 +1,9 @@
 //! Finding plugin configurations in files: a plain configuration (JSON or
 //! YAML), an Envoy bootstrap or Istio `EnvoyFilter` whose
 //! `envoy.filters.http.wasm` filters carry it as a
-//! `google.protobuf.StringValue`, or an Istio `WasmPlugin` (its
-//! `spec.pluginConfig`). YAML files may hold several documents.
+//! `google.protobuf.StringValue`, an Istio `WasmPlugin` (its
+//! `spec.pluginConfig`), or an Envoy Gateway `EnvoyExtensionPolicy` (each
+//! `spec.wasm[i].config`). YAML files may hold several documents.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -149,6 +150,13 @@ fn classify(doc: &Value, prefix: &str, found: &mut Found) {
                     .push((location, "no spec.pluginConfig".to_owned())),
             }
         }
+        Some("EnvoyExtensionPolicy") => {
+            let location = join(
+                prefix,
+                &format!("EnvoyExtensionPolicy {}", resource_name(map)),
+            );
+            extension_policy_wasms(doc, &location, found);
+        }
         Some("List") => {
             for (i, item) in map
                 .get("items")
@@ -165,6 +173,25 @@ fn classify(doc: &Value, prefix: &str, found: &mut Found) {
             walk(doc, &location, "", "", found);
         }
         None => walk(doc, prefix, "", "", found),
+    }
+}
+
+/// The `config` of each `spec.wasm[i]` of an Envoy Gateway
+/// `EnvoyExtensionPolicy`: Envoy Gateway hands it to the filter as JSON text
+/// (a StringValue), as Istio does with `pluginConfig`.
+fn extension_policy_wasms(doc: &Value, location: &str, found: &mut Found) {
+    let wasms = doc.pointer("/spec/wasm").and_then(Value::as_array);
+    for (i, wasm) in wasms.into_iter().flatten().enumerate() {
+        let plugin = wasm
+            .get("name")
+            .or_else(|| wasm.get("rootID"))
+            .and_then(Value::as_str)
+            .map_or_else(String::new, |n| format!(" (plugin {n})"));
+        let at = join(location, &format!("spec.wasm[{i}].config{plugin}"));
+        match wasm.get("config") {
+            Some(config) => push(found, at, config),
+            None => found.skipped.push((at, "no config".to_owned())),
+        }
     }
 }
 
@@ -408,6 +435,48 @@ spec:
             "EnvoyFilter orders/jwt-policy, spec.configPatches[0].patch.value.typed_config (plugin jwt_policy)"
         );
         assert_eq!(f.configs[0].json, b"{\"providers\": {}}");
+    }
+
+    #[test]
+    fn envoy_gateway_extension_policy_wasm_configs() {
+        let yaml = br#"
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyExtensionPolicy
+metadata: {name: jwt-policy, namespace: orders}
+spec:
+  targetRefs:
+  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: orders}
+  wasm:
+  - name: jwt-policy
+    rootID: jwt_policy
+    code: {type: Image, image: {url: ghcr.io/example/jwt-policy:0.1.0}}
+    config:
+      providers: {}
+  - rootID: other
+    code: {type: HTTP, http: {url: https://example.com/x.wasm}}
+"#;
+        let f = find_configs(yaml).unwrap();
+        assert_eq!(f.configs.len(), 1, "{:?}", f.skipped);
+        assert_eq!(
+            f.configs[0].location,
+            "EnvoyExtensionPolicy orders/jwt-policy, spec.wasm[0].config (plugin jwt-policy)"
+        );
+        assert_eq!(f.configs[0].json, b"{\"providers\":{}}");
+        assert!(!f.configs[0].verbatim, "converted from YAML");
+        assert_eq!(
+            f.skipped,
+            [(
+                "EnvoyExtensionPolicy orders/jwt-policy, spec.wasm[1].config (plugin other)"
+                    .to_owned(),
+                "no config".to_owned()
+            )]
+        );
+        // An extension policy without wasm (ext_proc, Lua) holds none.
+        let f = find_configs(
+            b"apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyExtensionPolicy\nmetadata: {name: p}\nspec: {lua: []}\n",
+        )
+        .unwrap();
+        assert!(f.configs.is_empty() && f.skipped.is_empty());
     }
 
     #[test]
