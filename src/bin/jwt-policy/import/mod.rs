@@ -23,8 +23,11 @@
 
 mod api_gateway;
 mod cloudformation;
+mod dataweave;
 mod emit;
+mod jwk;
 mod model;
+mod mulesoft;
 mod node;
 mod routes;
 
@@ -37,7 +40,7 @@ use crate::cli::{Failure, Status, emit as write_out, read_input};
 
 pub use cloudformation::Problem;
 
-/// Translate an API Gateway JWT policy into a plugin configuration.
+/// Translate an API Gateway or MuleSoft JWT policy into a plugin configuration.
 ///
 /// API Gateway: a CloudFormation or SAM template (YAML with short-form tags,
 /// or JSON) or an OpenAPI 3 export of an HTTP API with JWT authorizers;
@@ -89,6 +92,8 @@ pub struct Args {
 enum Source {
     /// AWS API Gateway HTTP API (CloudFormation, SAM, OpenAPI 3).
     ApiGateway,
+    /// MuleSoft JWT Validation (Flex Gateway jwt-validation-flex).
+    Mulesoft,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -339,6 +344,7 @@ fn import(from: Source, bytes: &[u8], ctx: &Context<'_>, allow_partial: bool) ->
         }
         Ok(docs) => match from {
             Source::ApiGateway => api_gateway::import(&docs, ctx, &mut report),
+            Source::Mulesoft => mulesoft::import(&docs, ctx, &mut report),
         },
     };
     for name in ctx.params.unused() {
@@ -506,7 +512,7 @@ mod tests {
             "{}",
             o.report.render()
         );
-        let o = run_import(Source::ApiGateway, "", &[]);
+        let o = run_import(Source::Mulesoft, "", &[]);
         assert_eq!(o.status, Status::Usage);
         assert_eq!(o.summary, "not imported: 1 error");
     }

@@ -19,6 +19,7 @@ pub struct Config {
 #[serde(rename_all = "lowercase")]
 pub enum Unmatched {
     Deny,
+    Allow,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -74,6 +75,24 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// `claim` must equal one of `values` (or be an array holding one).
+    pub fn one_of(claim: &str, values: Vec<Value>, required: bool) -> Claim {
+        Claim {
+            claim: claim.to_owned(),
+            one_of: Some(values),
+            required: (!required).then_some(false),
+        }
+    }
+
+    /// `claim` must be present.
+    pub fn present(claim: &str) -> Claim {
+        Claim {
+            claim: claim.to_owned(),
+            one_of: None,
+            required: Some(true),
+        }
+    }
+
     /// For reports: `client_id one of ["a"]`, `nbf present`.
     pub fn describe(&self) -> String {
         let optional = if self.required == Some(false) {
@@ -319,6 +338,14 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&rule).unwrap(),
             r#"{"name":"r","match":{"path":"/x","methods":["GET"]},"requires":{"provider":"p","scopes":["s"]}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Claim::present("nbf")).unwrap(),
+            r#"{"claim":"nbf","required":true}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Claim::one_of("a", vec!["b".into()], false)).unwrap(),
+            r#"{"claim":"a","one_of":["b"],"required":false}"#
         );
     }
 }
