@@ -1079,3 +1079,126 @@ fn flex_hmac_decides_requests_without_the_presence_check() {
     // alone only if client_id is an audience; it is not, so it still fails.
     hmac_decisions(&config.to_string(), secret);
 }
+
+// ---------------------------------------------------------------- docs
+
+/// The console block that follows `marker` in docs/cli.md.
+fn doc_example(marker: &str) -> String {
+    let doc = std::fs::read_to_string(repo("docs/cli.md")).unwrap();
+    let start = doc
+        .find(marker)
+        .unwrap_or_else(|| panic!("docs/cli.md lacks {marker}"));
+    let block = &doc[start..];
+    let open = block.find("```console\n").unwrap() + "```console\n".len();
+    let close = block[open..].find("\n```").unwrap();
+    block[open..open + close].to_owned()
+}
+
+/// `jwt-policy ARGS` from the repository root, as a console transcript:
+/// standard error, then (`stdout_to`) `$ cat FILE` and standard output.
+fn transcript(
+    args: &[&str],
+    stdout_to: Option<&str>,
+    keep: impl Fn(&str) -> bool,
+) -> (String, i32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_jwt-policy"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let mut text: String = String::from_utf8(out.stderr)
+        .unwrap()
+        .lines()
+        .filter(|l| keep(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if let Some(file) = stdout_to {
+        text.push_str(&format!(
+            "$ cat {file}\n{}",
+            String::from_utf8(out.stdout).unwrap()
+        ));
+    }
+    (text, out.status.code().unwrap())
+}
+
+#[test]
+fn docs_examples_are_real_output() {
+    let all = |_: &str| true;
+    let (out, code) = transcript(
+        &[
+            "import",
+            "--from",
+            "api-gateway",
+            "tests/fixtures/import/cloudformation.yaml",
+            "--param",
+            "UserPoolId=us-east-1_pO0zNXTot",
+            "--param",
+            "AppClientId=14aq5ll5b1it6f62uefem6aqhn",
+        ],
+        None,
+        all,
+    );
+    assert_eq!(code, 0);
+    let json = walkthrough("api-gateway", "cloudformation.yaml", &cfn_params()).stdout;
+    let expected = format!(
+        "$ jwt-policy import --from api-gateway tests/fixtures/import/cloudformation.yaml \\\n    --param UserPoolId=us-east-1_pO0zNXTot --param AppClientId=14aq5ll5b1it6f62uefem6aqhn > orders.json\n{out}$ echo $?\n0\n$ cat orders.json\n{json}"
+    );
+    assert_eq!(
+        doc_example("#### Example: API Gateway, CloudFormation"),
+        expected.trim_end()
+    );
+
+    let (out, _) = transcript(
+        &[
+            "import",
+            "--from",
+            "mulesoft",
+            "tests/fixtures/import/flex-jwks.yaml",
+        ],
+        Some("orders-flex.json"),
+        all,
+    );
+    let expected = format!(
+        "$ jwt-policy import --from mulesoft tests/fixtures/import/flex-jwks.yaml > orders-flex.json\n{out}"
+    );
+    assert_eq!(
+        doc_example("#### Example: MuleSoft, Flex Gateway PolicyBinding"),
+        expected.trim_end()
+    );
+
+    let (out, code) = transcript(
+        &[
+            "import",
+            "--from",
+            "mulesoft",
+            "tests/fixtures/import/bad-dataweave.yaml",
+        ],
+        None,
+        |l| !l.starts_with("mapped") && !l.starts_with("note"),
+    );
+    let expected = format!(
+        "$ jwt-policy import --from mulesoft tests/fixtures/import/bad-dataweave.yaml\n{out}$ echo $?\n{code}"
+    );
+    assert_eq!(
+        doc_example("The `mapped` and `note` lines are left out here"),
+        expected
+    );
+
+    let (out, code) = transcript(
+        &[
+            "import",
+            "--from",
+            "api-gateway",
+            "tests/fixtures/import/cloudformation.yaml",
+        ],
+        None,
+        all,
+    );
+    let expected = format!(
+        "$ jwt-policy import --from api-gateway tests/fixtures/import/cloudformation.yaml\n{out}$ echo $?\n{code}"
+    );
+    assert_eq!(
+        doc_example("is an error naming where it is and what to pass"),
+        expected
+    );
+}
