@@ -41,6 +41,8 @@ mod decode;
 #[cfg(not(target_arch = "wasm32"))]
 mod explain;
 #[cfg(not(target_arch = "wasm32"))]
+mod import;
+#[cfg(not(target_arch = "wasm32"))]
 mod schema;
 #[cfg(not(target_arch = "wasm32"))]
 mod yaml;
@@ -61,7 +63,7 @@ mod cli {
 
     use clap::{Parser, Subcommand};
 
-    use crate::{check, decode, explain, schema};
+    use crate::{check, decode, explain, import, schema};
 
     /// Exit statuses; see the crate documentation.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +121,7 @@ mod cli {
         Explain(explain::Args),
         Decode(decode::Args),
         Schema(schema::Args),
+        Import(import::Args),
     }
 
     pub fn run() -> ExitCode {
@@ -141,6 +144,7 @@ mod cli {
             Command::Explain(args) => explain::run(&args, &mut out),
             Command::Decode(args) => decode::run(&args, &mut out),
             Command::Schema(args) => schema::run(&args, &mut out),
+            Command::Import(args) => import::run(&args, &mut out),
         };
         let _ = out.flush();
         match result {
