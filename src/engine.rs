@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use crate::claims::{self, ClaimOutcome, TimeClaims, TimeOutcome};
 use crate::config::Unmatched;
-use crate::decision::{Denial, DenyReason};
+use crate::denial::{Denial, DenyReason};
 use crate::extract::{Extraction, TokenSite, extract};
 use crate::jwks::{KeySelection, KeySet};
 use crate::path::{self, TargetPath};

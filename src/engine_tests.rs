@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::Mode;
-use crate::decision::ErrorCode;
+use crate::denial::ErrorCode;
 use crate::plan::{Plan, plan};
 use crate::policy::CacheSettings;
 use crate::request::RecordedRequest;

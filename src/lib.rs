@@ -20,7 +20,7 @@
 //! | [`engine`] | the decision for one request |
 //! | [`plan`] | what the host does with the decision |
 //! | [`route_check`] | route-name rules re-decided on the route Envoy forwards on |
-//! | [`decision`] | denials and their RFC 6750 responses |
+//! | [`denial`] | denials and their RFC 6750 responses |
 //! | [`envoy_crypto`] | Envoy's `verify_signature` messages and self-test |
 //! | [`token_cache`] | the verified-token cache |
 //! | [`jwks_cache`] | shared JWKS records, fetch lease and schedule |
@@ -51,7 +51,7 @@ pub mod algorithm;
 pub mod b64;
 pub mod claims;
 pub mod config;
-pub mod decision;
+pub mod denial;
 pub mod engine;
 pub mod envoy_crypto;
 pub mod extract;

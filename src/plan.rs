@@ -8,7 +8,7 @@
 //! removed when the provider does not forward it.
 
 use crate::config::Mode;
-use crate::decision::HttpResponse;
+use crate::denial::HttpResponse;
 use crate::engine::{Evaluation, Outcome, Wait};
 use crate::extract::{TokenSite, is_header_or_twin, remove_cookie, remove_query_param};
 use crate::policy::Policy;

@@ -21,7 +21,7 @@
 
 use std::borrow::Cow;
 
-use crate::decision::{Denial, DenyReason};
+use crate::denial::{Denial, DenyReason};
 use crate::engine::{Evaluation, Outcome};
 use crate::plan::{Edits, Plan, plan};
 use crate::policy::Policy;

@@ -14,7 +14,7 @@
 use std::sync::OnceLock;
 
 use base64::Engine as _;
-use jwt_policy::decision::HttpResponse;
+use jwt_policy::denial::HttpResponse;
 use jwt_policy::engine::{self, ConfiguredKeys, Env, Evaluation, Outcome};
 use jwt_policy::plan::{self, Edits, Plan};
 use jwt_policy::policy::Policy;

@@ -21,7 +21,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use jwt_policy::decision::DenyReason;
+use jwt_policy::denial::DenyReason;
 use jwt_policy::engine::Outcome;
 use serde_json::{Value, json};
 

@@ -26,7 +26,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use crate::decision::DenyReason;
+use crate::denial::DenyReason;
 use crate::jwks_cache::FetchFailureKind;
 use crate::policy::{Policy, ProviderId, RuleId};
 

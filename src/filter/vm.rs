@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 
 use crate::config::Mode;
-use crate::decision::{Denial, HttpResponse};
+use crate::denial::{Denial, HttpResponse};
 use crate::engine::{self, CacheUse, Env, Evaluation, KeyStatus, KeyStore, Outcome, Wait};
 use crate::jwks_cache::Millis;
 use crate::plan::{self, Edits, Plan};

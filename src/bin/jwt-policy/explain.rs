@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use jwt_policy::config::Mode;
-use jwt_policy::decision::HttpResponse;
+use jwt_policy::denial::HttpResponse;
 use jwt_policy::engine::{self, Env, KeyStatus, KeyStore, Outcome};
 use jwt_policy::jwks::{self, KeySet};
 use jwt_policy::plan::{self, Plan};
@@ -147,7 +147,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
     let undetermined = match (&eval.outcome, missing_keys) {
         (Outcome::Wait(_), _) => true,
         (Outcome::Deny(d), Some(_)) => {
-            d.reason == jwt_policy::decision::DenyReason::JwksUnavailable
+            d.reason == jwt_policy::denial::DenyReason::JwksUnavailable
         }
         _ => false,
     };
