@@ -190,13 +190,21 @@ fn check_names_the_field_of_each_problem() {
     ]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     let lines: Vec<&str> = r.stdout.lines().collect();
+    // Every problem of a configuration, not only the first.
     assert_eq!(
-        lines[0],
-        format!(
-            "{}: error: rules[1].requires.provider: unknown provider \"okta\"",
-            fixture("bad.json")
-        )
+        lines[..2],
+        [
+            format!(
+                "{}: error: providers.cognito.clock_skew_s: must be at most 3600",
+                fixture("bad.json")
+            ),
+            format!(
+                "{}: error: rules[1].requires.provider: unknown provider \"okta\"",
+                fixture("bad.json")
+            )
+        ]
     );
+    let lines = &lines[1..];
     assert!(
         lines[1].starts_with(&format!(
             "{}, WasmPlugin orders/jwt-policy, spec.pluginConfig: error: \
@@ -212,7 +220,7 @@ fn check_names_the_field_of_each_problem() {
     );
     assert_eq!(
         lines.last().unwrap(),
-        &"3 configurations checked: 2 errors, 0 warnings"
+        &"3 configurations checked: 3 errors, 0 warnings"
     );
 
     // JSON syntax errors keep their line and column; `-` reads stdin.

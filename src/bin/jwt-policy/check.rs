@@ -192,7 +192,12 @@ pub fn check_source(source: &PluginSource) -> (Vec<Finding>, Option<String>) {
     };
     let policy = match Policy::from_config(&config) {
         Ok(p) => p,
-        Err(e) => return (vec![refused(e)], None),
+        Err(errors) => {
+            return (
+                errors.problems().iter().cloned().map(refused).collect(),
+                None,
+            );
+        }
     };
     let summary = format!(
         "{}, {}",

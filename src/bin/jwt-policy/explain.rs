@@ -146,9 +146,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
         .filter(|(i, p)| matches!(p.keys, KeySource::Remote(_)) && keys.given(*i).is_none());
     let undetermined = match (&eval.outcome, missing_keys) {
         (Outcome::Wait(_), _) => true,
-        (Outcome::Deny(d), Some(_)) => {
-            d.reason == jwt_policy::denial::DenyReason::JwksUnavailable
-        }
+        (Outcome::Deny(d), Some(_)) => d.reason == jwt_policy::denial::DenyReason::JwksUnavailable,
         _ => false,
     };
     // The key step the engine failed for want of keys is not a failure of
@@ -336,20 +334,27 @@ fn load_policy(path: &Path) -> Result<Policy, Failure> {
             .into());
         }
     };
-    Policy::from_json(&source.json).map_err(|e| {
+    Policy::from_json(&source.json).map_err(|errors| {
         let at = if source.location.is_empty() {
             String::new()
         } else {
             format!(" ({})", source.location)
         };
-        let field = if e.field.is_empty() {
-            String::new()
-        } else {
-            format!("{}: ", e.field)
-        };
+        let problems: Vec<String> = errors
+            .problems()
+            .iter()
+            .map(|e| {
+                let message = source.message(&e.message);
+                if e.field.is_empty() {
+                    message
+                } else {
+                    format!("{}: {message}", e.field)
+                }
+            })
+            .collect();
         Failure(format!(
-            "{file}{at}: the configuration is refused: {field}{} (see jwt-policy check)",
-            source.message(&e.message)
+            "{file}{at}: the configuration is refused: {} (see jwt-policy check)",
+            problems.join("; ")
         ))
     })
 }

@@ -425,9 +425,10 @@ fn verify(config: &model::Config, report: &mut Report) {
             return;
         }
     };
-    let Err(e) = jwt_policy::policy::Policy::from_json(&json) else {
+    let Err(errors) = jwt_policy::policy::Policy::from_json(&json) else {
         return;
     };
+    let e = errors.first();
     let new = config.new_fields();
     let about_new = [
         "`path_template`",
