@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::policy::defaults as d;
+
 /// The whole plugin configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
@@ -25,20 +28,23 @@ pub struct PluginConfig {
     /// upstream in a header and in the stats, and lets the request through.
     #[serde(default)]
     pub mode: Mode,
-    /// The `realm` of the `WWW-Authenticate` challenge. Default `api`.
+    /// The `realm` of the `WWW-Authenticate` challenge.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::REALM)))]
     pub realm: Option<String>,
     /// Header that carries the would-be decision upstream in report mode.
-    /// Default `x-jwt-policy-decision`.
+    ///
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::DECISION_HEADER)))]
     pub decision_header: Option<String>,
     /// Per-VM cache of verified tokens.
     #[serde(default)]
     pub token_cache: Option<TokenCacheConfig>,
     /// Verify RS256/384/512 and ES256/384 signatures with the host's native
     /// crypto (Envoy's BoringSSL) when it offers it and passes a self-test.
-    /// False keeps every check on the pure-Rust verifier. Default true.
+    /// False keeps every check on the pure-Rust verifier.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::USE_HOST_CRYPTO)))]
     pub use_host_crypto: Option<bool>,
     /// Size limits applied before any parsing.
     #[serde(default)]
@@ -50,8 +56,9 @@ pub struct PluginConfig {
     /// The filter also runs a second time later in the HTTP filter chain
     /// (after a filter that makes Envoy select the route again) and decides
     /// route-name rules again on the route the request is forwarded on.
-    /// Required when a rule matches on `route`. Default false.
+    /// Required when a rule matches on `route`.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::ROUTE_CHECK)))]
     pub route_check: Option<bool>,
 }
 
@@ -65,16 +72,18 @@ pub struct PathNormalizationConfig {
     /// with `:path` rewritten to the normal form the rules were matched on;
     /// `reject` answers 400.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = "rewrite")))]
     pub non_normal: Option<NonNormalPath>,
-    /// Merge runs of `/` into one (after dot segments are removed). Default
-    /// true.
+    /// Merge runs of `/` into one (after dot segments are removed).
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = crate::path::PathRules::DEFAULT.merge_slashes)))]
     pub merge_slashes: Option<bool>,
     /// Paths that common upstreams read differently: encoded `/` or `\`
     /// (`%2F`, `%5C`), a literal `\`, `;` parameters (`..;/`), an encoded
     /// `;`, encoded control characters, broken escapes. `reject` (default)
     /// answers 400; `allow` keeps them as opaque bytes.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = "reject")))]
     pub ambiguous: Option<AmbiguousPath>,
 }
 
@@ -130,16 +139,19 @@ pub struct ProviderConfig {
     /// allowed when, `algorithms` names an HS algorithm.
     #[serde(default)]
     pub shared_secret_base64: Option<String>,
-    /// Tolerance in seconds for `exp`, `nbf` and `iat`. Default 60.
+    /// Tolerance in seconds for `exp`, `nbf` and `iat`.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::CLOCK_SKEW_S), range(min = 0, max = d::MAX_CLOCK_SKEW_S)))]
     pub clock_skew_s: Option<u64>,
     /// Refuse ECDSA signatures whose `s` is in the upper half of the group
     /// order (their malleable twin). Only for signers that normalise `s`;
-    /// most do not. Default false.
+    /// most do not.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::REQUIRE_LOW_S)))]
     pub require_low_s: Option<bool>,
-    /// Whether a token without `exp` is refused. Default true.
+    /// Whether a token without `exp` is refused.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::REQUIRE_EXP)))]
     pub require_exp: Option<bool>,
     /// Headers the token may come in. Default: `authorization` with prefix
     /// `Bearer ` (scheme case-insensitive), unless `from_params` or
@@ -158,8 +170,9 @@ pub struct ProviderConfig {
     /// Claims copied into request headers for the upstream.
     #[serde(default)]
     pub claims_to_headers: Vec<ClaimToHeaderConfig>,
-    /// Whether the token is passed on to the upstream. Default true.
+    /// Whether the token is passed on to the upstream.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::FORWARD_TOKEN)))]
     pub forward_token: Option<bool>,
     /// The scopes this issuer can grant. Only used by `jwt-policy check`,
     /// which warns about rules asking for a scope not listed here; the
@@ -191,8 +204,9 @@ pub struct ClaimConfig {
     /// Accepted values (strings, numbers or booleans). The claim passes when
     /// it equals one, or is an array holding one.
     pub one_of: Vec<Value>,
-    /// When false, a token without the claim passes. Default true.
+    /// When false, a token without the claim passes.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = true)))]
     pub required: Option<bool>,
 }
 
@@ -217,19 +231,23 @@ pub struct RemoteJwksConfig {
     pub cluster: String,
     /// The JWKS URL; `:authority` and `:path` of the fetch come from it.
     pub uri: String,
-    /// Fetch timeout, and how long a request may wait for keys. Default 5000.
+    /// Fetch timeout, and how long a request may wait for keys.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::TIMEOUT_MS), range(min = 1, max = d::MAX_TIMEOUT_MS)))]
     pub timeout_ms: Option<u64>,
-    /// How long fetched keys are fresh. Default 3600.
+    /// How long fetched keys are fresh.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::CACHE_TTL_S), range(min = 1, max = d::MAX_CACHE_TTL_S)))]
     pub cache_ttl_s: Option<u64>,
     /// How long past expiry the last good keys keep serving while fetches
-    /// fail. Default 86400.
+    /// fail.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::MAX_STALE_S), range(min = 1, max = d::MAX_MAX_STALE_S)))]
     pub max_stale_s: Option<u64>,
     /// Minimum time between refetches caused by an unknown `kid`, and the
-    /// ceiling of the retry back-off. Default 30.
+    /// ceiling of the retry back-off.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::REFETCH_COOLDOWN_S), range(min = 1, max = d::MAX_REFETCH_COOLDOWN_S)))]
     pub refetch_cooldown_s: Option<u64>,
 }
 
@@ -323,11 +341,13 @@ pub enum Mode {
 #[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenCacheConfig {
-    /// Entries per VM; 0 turns the cache off. Default 1000.
+    /// Entries per VM; 0 turns the cache off.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::TOKEN_CACHE_ENTRIES), range(min = 0, max = d::MAX_TOKEN_CACHE_ENTRIES)))]
     pub max_entries: Option<usize>,
-    /// Upper bound on the bytes the cached entries hold. Default 4 MiB.
+    /// Upper bound on the bytes the cached entries hold.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::TOKEN_CACHE_BYTES), range(min = 0, max = d::MAX_TOKEN_CACHE_BYTES)))]
     pub max_bytes: Option<usize>,
 }
 
@@ -336,19 +356,24 @@ pub struct TokenCacheConfig {
 #[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Longest accepted token in bytes. Default 8192.
+    /// Longest accepted token in bytes.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::MAX_TOKEN_BYTES), range(min = d::MAX_TOKEN_BYTES_RANGE.0, max = d::MAX_TOKEN_BYTES_RANGE.1)))]
     pub max_token_bytes: Option<usize>,
-    /// Longest decoded JOSE header in bytes. Default 1024.
+    /// Longest decoded JOSE header in bytes.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::MAX_HEADER_BYTES), range(min = d::MAX_HEADER_BYTES_RANGE.0, max = d::MAX_HEADER_BYTES_RANGE.1)))]
     pub max_header_bytes: Option<usize>,
-    /// Deepest JSON nesting in header and claims. Default 16.
+    /// Deepest JSON nesting in header and claims.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::MAX_JSON_DEPTH), range(min = d::MAX_JSON_DEPTH_RANGE.0, max = d::MAX_JSON_DEPTH_RANGE.1)))]
     pub max_json_depth: Option<usize>,
-    /// Largest JWKS document in bytes. Default 262144.
+    /// Largest JWKS document in bytes.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::MAX_JWKS_BYTES), range(min = d::MAX_JWKS_BYTES_RANGE.0, max = d::MAX_JWKS_BYTES_RANGE.1)))]
     pub max_jwks_bytes: Option<usize>,
-    /// Most keys in one JWKS. Default 64.
+    /// Most keys in one JWKS.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::MAX_JWKS_KEYS), range(min = d::MAX_JWKS_KEYS_RANGE.0, max = d::MAX_JWKS_KEYS_RANGE.1)))]
     pub max_jwks_keys: Option<usize>,
 }

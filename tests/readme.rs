@@ -122,3 +122,89 @@ fn the_readme_links_only_to_files_that_exist() {
         "README links to missing files: {broken:?}"
     );
 }
+
+/// `(field, default, minimum, maximum)` of every property with a default.
+fn schema_defaults(v: &Value, out: &mut Vec<(String, Value, Option<u64>, Option<u64>)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                if k == "properties"
+                    && let Value::Object(props) = child
+                {
+                    for (name, spec) in props {
+                        if let Some(default) = spec.get("default") {
+                            out.push((
+                                name.clone(),
+                                default.clone(),
+                                spec.get("minimum").and_then(Value::as_u64),
+                                spec.get("maximum").and_then(Value::as_u64),
+                            ));
+                        }
+                    }
+                }
+                schema_defaults(child, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|c| schema_defaults(c, out)),
+        _ => {}
+    }
+}
+
+/// Where the README documents `field`: its table row, or the sentence that
+/// introduces it in prose (`` `field` (default …``).
+fn documentation_of<'a>(reference: &'a str, field: &str) -> Vec<&'a str> {
+    let span = format!("`{field}`");
+    let nested = format!(".{field}`");
+    let mut places: Vec<&str> = reference
+        .lines()
+        .filter(|l| {
+            l.starts_with('|')
+                && l.split('|').nth(1).is_some_and(|cell| {
+                    let cell = cell.trim();
+                    cell == span || (cell.starts_with('`') && cell.ends_with(&nested))
+                })
+        })
+        .collect();
+    let mut rest = reference;
+    while let Some(i) = rest.find(&span) {
+        let after = &rest[i + span.len()..];
+        if after.starts_with(" (default") {
+            places.push(&after[..after.find(')').unwrap_or(after.len())]);
+        }
+        rest = after;
+    }
+    places
+}
+
+/// Every default and bound the filter applies (the constants in
+/// src/policy/defaults.rs, carried into the schema) is the one the README's
+/// configuration reference states.
+#[test]
+fn the_configuration_reference_states_the_defaults_the_filter_applies() {
+    let schema: Value = serde_json::from_str(&read("schema/jwt-policy.schema.json")).unwrap();
+    let mut defaults = Vec::new();
+    schema_defaults(&schema, &mut defaults);
+    assert!(defaults.len() > 25, "{defaults:?}");
+    let readme = read("README.md");
+    let reference = section(&readme, "\n## Configuration reference\n");
+    let mut wrong = Vec::new();
+    for (field, default, min, max) in &defaults {
+        let shown = match default {
+            Value::Array(a) if a.is_empty() => "[]".to_owned(),
+            Value::String(s) => format!("\"{s}\""),
+            other => other.to_string(),
+        };
+        let places = documentation_of(reference, field);
+        let unticked = |p: &str| p.replace('`', "");
+        let states_default = places.iter().any(|p| unticked(p).contains(&shown));
+        if !states_default {
+            wrong.push(format!("{field}: default {shown} not stated in {places:?}"));
+        }
+        for bound in [min, max].into_iter().flatten().filter(|b| **b > 1) {
+            if !places.iter().any(|p| unticked(p).contains(&bound.to_string())) {
+                wrong.push(format!("{field}: bound {bound} not stated in {places:?}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "README vs the filter's defaults:\n{}", wrong.join("\n"));
+}
