@@ -195,7 +195,7 @@ fn check_names_the_field_of_each_problem() {
         lines[..2],
         [
             format!(
-                "{}: error: providers.cognito.clock_skew_s: must be at most 3600",
+                "{}: error: providers.cognito.audiences[1]: must not be empty",
                 fixture("bad.json")
             ),
             format!(
