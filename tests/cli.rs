@@ -794,7 +794,8 @@ fn explain_refuses_unusable_input() {
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains(
-            "the configuration is refused: rules[1].requires.provider: unknown provider \"okta\""
+            "the configuration is refused: providers.cognito.audiences[1]: must not be empty; \
+             rules[1].requires.provider: unknown provider \"okta\" (see jwt-policy check)"
         ),
         "{}",
         r.stderr
