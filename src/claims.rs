@@ -1,8 +1,11 @@
-//! Claim checks after the signature is known to be good: time (`exp`, `nbf`,
-//! `iat`), issuer, audience, `token_use`, configured claims and scopes.
+//! Every claim check, in one place: the provider's (time `exp`/`nbf`/`iat`,
+//! issuer, audience, `token_use`, the provider's `claims`: a failure is 401)
+//! after the signature is known to be good, and the rule's (scopes and rule
+//! `claims`: a failure is 403) on every request, cached tokens included.
 
 use serde_json::{Map, Value};
 
+use crate::policy::{Provider, TokenRequirement};
 use crate::token::Claims;
 
 /// A configured claim check (`claims[]` of a provider or a rule).
@@ -105,29 +108,111 @@ pub fn header_value(value: &Value, max_len: usize) -> Option<String> {
     safe.then_some(text)
 }
 
-/// Time checks with a tolerance of `skew` seconds.
+/// Why a token's claims are not accepted by its provider, in the order the
+/// checks run ([`validate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimFailure {
+    Time(TimeOutcome),
+    Issuer,
+    Audience,
+    TokenUse,
+    /// A claim of the provider's `claims` (its index), missing or not
+    /// accepted.
+    Claim(usize, ClaimOutcome),
+}
+
+/// The provider's checks on a token's claims, in order: time (with the
+/// provider's skew), issuer, audience, `token_use`, the provider's claims.
+pub fn validate(provider: &Provider, claims: &Claims, now: u64) -> Result<(), ClaimFailure> {
+    check_time(
+        &TimeClaims::from(claims),
+        now,
+        provider.clock_skew_s,
+        provider.require_exp,
+    )?;
+    if claims.iss.as_deref() != Some(provider.issuer.as_str()) {
+        return Err(ClaimFailure::Issuer);
+    }
+    if !audience_ok(claims, &provider.audiences) {
+        return Err(ClaimFailure::Audience);
+    }
+    if let Some(want) = &provider.token_use
+        && claims.token_use.as_deref() != Some(want.as_str())
+    {
+        return Err(ClaimFailure::TokenUse);
+    }
+    for (i, rule) in provider.claims.iter().enumerate() {
+        match rule.check(&claims.all) {
+            ClaimOutcome::Pass | ClaimOutcome::Skipped => {}
+            failed => return Err(ClaimFailure::Claim(i, failed)),
+        }
+    }
+    Ok(())
+}
+
+/// Why a valid token does not grant a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthzFailure {
+    /// None of the rule's `scopes`.
+    AnyScope,
+    /// Not every one of the rule's `all_scopes`.
+    AllScopes,
+    /// A claim of the rule's `claims` (its index).
+    Claim(usize, ClaimOutcome),
+}
+
+/// The rule's checks: any of `scopes`, all of `all_scopes`, its claims.
+pub fn authorize(
+    requirement: &TokenRequirement,
+    scopes: &[String],
+    claims: &Map<String, Value>,
+) -> Result<(), AuthzFailure> {
+    if !scopes_ok(scopes, &requirement.any_scopes, &[]) {
+        return Err(AuthzFailure::AnyScope);
+    }
+    if !scopes_ok(scopes, &[], &requirement.all_scopes) {
+        return Err(AuthzFailure::AllScopes);
+    }
+    for (i, rule) in requirement.claims.iter().enumerate() {
+        match rule.check(claims) {
+            ClaimOutcome::Pass | ClaimOutcome::Skipped => {}
+            failed => return Err(AuthzFailure::Claim(i, failed)),
+        }
+    }
+    Ok(())
+}
+
+/// Why the time claims refuse a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeOutcome {
-    Valid,
     Expired,
     MissingExp,
     NotYetValid,
     IssuedInFuture,
 }
 
-pub fn check_time(claims: &TimeClaims, now: u64, skew: u64, require_exp: bool) -> TimeOutcome {
+/// `exp` (required unless `require_exp` is false), `nbf`, `iat` not in the
+/// future, all with a tolerance of `skew` seconds: checked for new tokens
+/// and again on every cache hit.
+pub fn check_time(
+    claims: &TimeClaims,
+    now: u64,
+    skew: u64,
+    require_exp: bool,
+) -> Result<(), ClaimFailure> {
+    let fail = |t| Err(ClaimFailure::Time(t));
     match claims.exp {
-        Some(exp) if now >= exp.saturating_add(skew) => return TimeOutcome::Expired,
-        None if require_exp => return TimeOutcome::MissingExp,
+        Some(exp) if now >= exp.saturating_add(skew) => return fail(TimeOutcome::Expired),
+        None if require_exp => return fail(TimeOutcome::MissingExp),
         _ => {}
     }
     if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
-        return TimeOutcome::NotYetValid;
+        return fail(TimeOutcome::NotYetValid);
     }
     if claims.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
-        return TimeOutcome::IssuedInFuture;
+        return fail(TimeOutcome::IssuedInFuture);
     }
-    TimeOutcome::Valid
+    Ok(())
 }
 
 /// The time-dependent claims, kept apart so cached tokens can be re-checked
@@ -241,42 +326,41 @@ mod tests {
     #[test]
     fn time_rules_with_skew() {
         let t = |exp, nbf, iat| TimeClaims { exp, nbf, iat };
+        let check = |c: &TimeClaims, now, skew, req| match check_time(c, now, skew, req) {
+            Ok(()) => None,
+            Err(ClaimFailure::Time(t)) => Some(t),
+            Err(other) => panic!("{other:?}"),
+        };
         use TimeOutcome::*;
         let now = 1_000_000;
+        let cases = [
+            (t(Some(now + 1), None, None), 0, true, None),
+            (t(Some(now), None, None), 0, true, Some(Expired)),
+            (t(Some(now - 59), None, None), 60, true, None),
+            (t(Some(now - 60), None, None), 60, true, Some(Expired)),
+            (t(None, None, None), 60, true, Some(MissingExp)),
+            (t(None, None, None), 60, false, None),
+            (
+                t(Some(now + 10), Some(now + 61), None),
+                60,
+                true,
+                Some(NotYetValid),
+            ),
+            (t(Some(now + 10), Some(now + 60), None), 60, true, None),
+            (
+                t(Some(now + 10), None, Some(now + 61)),
+                60,
+                true,
+                Some(IssuedInFuture),
+            ),
+            (t(Some(now + 10), None, Some(now + 60)), 60, true, None),
+        ];
+        for (claims, skew, require_exp, want) in cases {
+            assert_eq!(check(&claims, now, skew, require_exp), want, "{claims:?}");
+        }
         assert_eq!(
-            check_time(&t(Some(now + 1), None, None), now, 0, true),
-            Valid
-        );
-        assert_eq!(check_time(&t(Some(now), None, None), now, 0, true), Expired);
-        assert_eq!(
-            check_time(&t(Some(now - 59), None, None), now, 60, true),
-            Valid
-        );
-        assert_eq!(
-            check_time(&t(Some(now - 60), None, None), now, 60, true),
-            Expired
-        );
-        assert_eq!(check_time(&t(None, None, None), now, 60, true), MissingExp);
-        assert_eq!(check_time(&t(None, None, None), now, 60, false), Valid);
-        assert_eq!(
-            check_time(&t(Some(now + 10), Some(now + 61), None), now, 60, true),
-            NotYetValid
-        );
-        assert_eq!(
-            check_time(&t(Some(now + 10), Some(now + 60), None), now, 60, true),
-            Valid
-        );
-        assert_eq!(
-            check_time(&t(Some(now + 10), None, Some(now + 61)), now, 60, true),
-            IssuedInFuture
-        );
-        assert_eq!(
-            check_time(&t(Some(now + 10), None, Some(now + 60)), now, 60, true),
-            Valid
-        );
-        assert_eq!(
-            check_time(&t(Some(u64::MAX - 10), None, None), u64::MAX, 60, true),
-            Expired
+            check(&t(Some(u64::MAX - 10), None, None), u64::MAX, 60, true),
+            Some(Expired)
         );
     }
 

@@ -62,6 +62,12 @@ impl fmt::Display for Check {
 /// that keep it.
 pub trait Trace {
     fn step(&mut self, check: Check, passed: bool, detail: &dyn Fn() -> String);
+
+    /// Whether steps are kept at all; when not, the decision does no work
+    /// to tell them (the filter's case).
+    fn keeps(&self) -> bool {
+        true
+    }
 }
 
 /// Keeps nothing.
@@ -69,6 +75,10 @@ pub struct NoTrace;
 
 impl Trace for NoTrace {
     fn step(&mut self, _: Check, _: bool, _: &dyn Fn() -> String) {}
+
+    fn keeps(&self) -> bool {
+        false
+    }
 }
 
 /// One recorded check.

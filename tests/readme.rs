@@ -201,10 +201,17 @@ fn the_configuration_reference_states_the_defaults_the_filter_applies() {
             wrong.push(format!("{field}: default {shown} not stated in {places:?}"));
         }
         for bound in [min, max].into_iter().flatten().filter(|b| **b > 1) {
-            if !places.iter().any(|p| unticked(p).contains(&bound.to_string())) {
+            if !places
+                .iter()
+                .any(|p| unticked(p).contains(&bound.to_string()))
+            {
                 wrong.push(format!("{field}: bound {bound} not stated in {places:?}"));
             }
         }
     }
-    assert!(wrong.is_empty(), "README vs the filter's defaults:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "README vs the filter's defaults:\n{}",
+        wrong.join("\n")
+    );
 }
