@@ -16,8 +16,8 @@
 //! | [`token`] | strict parsing of a compact JWS / JWT |
 //! | [`jwks`] | JSON Web Key Sets and key selection |
 //! | [`signature`] | signature checks: shape, pure-Rust, host seam |
-//! | [`claims`] | time, issuer, audience, claims and scopes |
-//! | [`engine`] | the decision for one request |
+//! | [`claims`] | every claim check: time, issuer, audience, `token_use`, claims, scopes |
+//! | [`engine`] | the decision for one request: path, rule, authenticate, validate, authorize |
 //! | [`plan`] | what the host does with the decision |
 //! | [`route_check`] | route-name rules re-decided on the route Envoy forwards on |
 //! | [`denial`] | denials and their RFC 6750 responses |
