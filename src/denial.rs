@@ -183,6 +183,14 @@ impl Denial {
         }
     }
 
+    /// The filter has no policy (its configuration never loaded): 503.
+    pub fn not_configured() -> Denial {
+        Denial {
+            description: Cow::Borrowed("policy not configured"),
+            ..Denial::keys_unavailable(1)
+        }
+    }
+
     /// No keys to check the token with: 503, retry later.
     pub fn keys_unavailable(retry_after_s: u64) -> Denial {
         Denial {

@@ -23,7 +23,10 @@
 //! | [`denial`] | denials and their RFC 6750 responses |
 //! | [`envoy_crypto`] | Envoy's `verify_signature` messages and self-test |
 //! | [`token_cache`] | the verified-token cache |
-//! | [`jwks_cache`] | shared JWKS records, fetch lease and schedule |
+//! | [`remote_jwks`] | keys fetched from the issuer, shared by all VMs: records, lease, refresh, back-off |
+//! | [`waiters`] | requests held until keys arrive |
+//! | [`tick`] | how often a VM's root context ticks |
+//! | [`stats`] | stat names, what a decision counts, batching |
 
 #![deny(
     clippy::unwrap_used,
@@ -57,19 +60,22 @@ pub mod envoy_crypto;
 pub mod extract;
 pub mod json;
 pub mod jwks;
-pub mod jwks_cache;
 pub mod limits;
 pub mod path;
 pub mod plan;
 pub mod policy;
+pub mod remote_jwks;
 pub mod request;
 pub mod route_check;
 pub mod rules;
 pub mod signature;
+pub mod stats;
 pub mod text;
+pub mod tick;
 pub mod token;
 pub mod token_cache;
 pub mod trace;
+pub mod waiters;
 
 #[cfg(test)]
 mod testkit;

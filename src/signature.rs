@@ -50,6 +50,11 @@ pub trait Verifier {
     /// `token` is the whole compact token and `jws` its parsed form; the
     /// signature covers `jws.signing_input`.
     fn verify(&self, alg: Algorithm, key: Key<'_>, jws: &Jws<'_>, token: &str) -> Verdict;
+
+    /// A key set is about to be used (local keys at start, fetched keys
+    /// when they arrive): a verifier that must learn about keys first (the
+    /// host's, which probes each once) does it here.
+    fn prepare(&self, _keys: &crate::jwks::KeySet) {}
 }
 
 /// Why a signature was refused before or by a verifier.

@@ -14,20 +14,14 @@ use crate::algorithm::Algorithm;
 use crate::envoy_crypto;
 use crate::jwks::{KeySet, VerificationKey};
 use crate::signature::{Key, Verdict, Verifier};
+use crate::stats::VerifiedBy;
 use crate::token::Jws;
 
 use super::abi::{self, Level};
 
-/// Which verifier checked the last signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    Host,
-    Pure,
-}
-
 pub struct HostVerifier {
     available: bool,
-    last: Cell<Option<Path>>,
+    last: Cell<Option<VerifiedBy>>,
 }
 
 fn ask(alg: Algorithm, key: &VerificationKey, jws: &Jws<'_>) -> Verdict {
@@ -75,8 +69,15 @@ impl HostVerifier {
         }
     }
 
+    /// Which verifier checked the last signature (and forget it).
+    pub fn take_path(&self) -> Option<VerifiedBy> {
+        self.last.take()
+    }
+}
+
+impl Verifier for HostVerifier {
     /// Probes each key of a new key set once.
-    pub fn prepare(&self, keys: &KeySet) {
+    fn prepare(&self, keys: &KeySet) {
         for key in keys.keys() {
             let usable = self.available
                 && envoy_crypto::probe_arguments(key)
@@ -97,16 +98,9 @@ impl HostVerifier {
         }
     }
 
-    /// Which verifier checked the last signature (and forget it).
-    pub fn take_path(&self) -> Option<Path> {
-        self.last.take()
-    }
-}
-
-impl Verifier for HostVerifier {
     fn verify(&self, alg: Algorithm, key: Key<'_>, jws: &Jws<'_>, _token: &str) -> Verdict {
         // Until proven otherwise, the pure-Rust verifier (the fallback) runs.
-        self.last.set(Some(Path::Pure));
+        self.last.set(Some(VerifiedBy::Pure));
         let Key::Public(key) = key else {
             return Verdict::CannotVerify;
         };
@@ -115,7 +109,7 @@ impl Verifier for HostVerifier {
         }
         let verdict = ask(alg, key, jws);
         if verdict != Verdict::CannotVerify {
-            self.last.set(Some(Path::Host));
+            self.last.set(Some(VerifiedBy::Host));
         }
         verdict
     }

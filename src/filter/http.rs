@@ -1,10 +1,12 @@
-//! The per-request context: hands the request to the VM's policy and
-//! tells the host whether to continue or hold it.
+//! Adapts the HTTP context: hands each request to its VM and tells Envoy
+//! whether to continue or hold it.
 
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+
+use crate::denial::Denial;
 
 use super::abi;
 use super::vm::{Disposition, Vm};
@@ -32,8 +34,15 @@ impl Context for Auth {
 impl HttpContext for Auth {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(vm) = &self.vm else {
-            // Never configured: fail closed.
-            let _ = abi::send_response(503, &[("content-type", b"application/json")], br#"{"error":"temporarily_unavailable","error_description":"policy not configured"}"#);
+            // Never configured: fail closed, with the same 503 as missing
+            // keys (no realm is configured: the default one).
+            let resp = Denial::not_configured().response(crate::policy::defaults::REALM);
+            let headers: Vec<(&str, &[u8])> = resp
+                .headers
+                .iter()
+                .map(|(n, v)| (*n, v.as_bytes()))
+                .collect();
+            let _ = abi::send_response(resp.status, &headers, resp.body.as_bytes());
             return Action::Pause;
         };
         match vm.process(self.context_id, false, false) {

@@ -1,22 +1,23 @@
-//! The proxy-wasm layer: moves bytes between the host and the core, and
-//! nothing else. Compiled for wasm32 only.
+//! The proxy-wasm layer: adapters that move bytes between Envoy and the
+//! core and make hostcalls; no decision is made here. Compiled for wasm32
+//! only.
 //!
-//! | file | concern |
+//! | file | adapts |
 //! |---|---|
 //! | `abi.rs` | the hostcalls, without panicking wrappers |
-//! | `root.rs` | configuration, tick, JWKS callouts |
-//! | `http.rs` | one request |
-//! | `vm.rs` | per-VM state: decide and act, waiting requests, fetch driving |
-//! | `remote.rs` | one provider's remote JWKS in shared data |
-//! | `request.rs` | lazy request view over header hostcalls |
-//! | `host_verify.rs` | signature checks through Envoy's BoringSSL |
-//! | `metrics.rs` | stats |
+//! | `root.rs` | the root context: configuration, tick, fetch answers |
+//! | `http.rs` | the HTTP context: one request |
+//! | `vm.rs` | one VM's core state, and the hostcalls that carry out its decisions |
+//! | `host.rs` | shared data and `dispatch_http_call` as the core's store and fetcher |
+//! | `request.rs` | the request's header map and route name |
+//! | `host_verify.rs` | Envoy's BoringSSL (`verify_signature`) as a verifier |
+//! | `metrics.rs` | proxy-wasm metrics for the core's stats |
 
 mod abi;
+mod host;
 mod host_verify;
 mod http;
 mod metrics;
-mod remote;
 mod request;
 mod root;
 mod vm;

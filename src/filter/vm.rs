@@ -1,45 +1,31 @@
-//! The state of one VM (one per Envoy worker thread) and the steps that use
-//! it: decide a request and carry the decision out, park requests that wait
-//! for keys, and drive remote JWKS fetches from the root context's tick.
+//! Adapts one VM (one per Envoy worker thread) to the core. The VM holds
+//! the policy and the core's per-VM state — remote keys
+//! ([`crate::remote_jwks`]), the token cache, held requests
+//! ([`crate::waiters`]), the tick pace ([`crate::tick`]), batched counters
+//! ([`crate::stats`]) — and carries out with hostcalls what the core
+//! decides: header edits, local responses, pauses and resumes, the tick
+//! period, fetch log lines and stats.
 
 use std::cell::RefCell;
 
-use crate::config::Mode;
 use crate::denial::{Denial, HttpResponse};
-use crate::engine::{self, CacheUse, Env, Evaluation, KeyStatus, KeyStore, Outcome, Wait};
-use crate::jwks_cache::Millis;
+use crate::engine::{self, Env, Evaluation, Outcome, Wait};
 use crate::plan::{self, Edits, Plan};
 use crate::policy::{KeySource, Policy, ProviderId};
+use crate::remote_jwks::records::{FetchFailure, Millis, Purpose};
+use crate::remote_jwks::{Context, KeysEvent, RemoteKeys, check_response};
 use crate::route_check::{self, Ticket};
+use crate::stats::{self, Metric};
+use crate::tick::Pace;
 use crate::token_cache::TokenCache;
 use crate::trace::NoTrace;
+use crate::waiters::Waiters;
 
-use super::abi::{self, Level};
-use super::host_verify::{HostVerifier, Path};
-use super::metrics::{Metric, Metrics};
-use super::remote::Remote;
+use super::abi::{self, Buffer, Level, Map};
+use super::host::{HostFetcher, HostStore};
+use super::host_verify::HostVerifier;
+use super::metrics::Metrics;
 use super::request::HostRequest;
-
-/// Tick while nothing waits: refreshes are due minutes apart.
-const IDLE_TICK_MS: u32 = 1000;
-/// Tick while requests wait or keys are missing: picks up keys another VM
-/// fetched, and deadlines, promptly.
-const BUSY_TICK_MS: u32 = 50;
-/// Tick while request counters wait to be flushed (see `metrics`).
-const FLUSH_TICK_MS: u32 = 100;
-/// Tick asked for from a request that needs a fetch started now.
-const KICK_TICK_MS: u32 = 1;
-/// Most requests one VM holds while keys are fetched; more are answered
-/// 503 at once (a flood during an IdP outage must not grow memory).
-const MAX_WAITERS: usize = 4096;
-
-/// A request paused until keys arrive.
-pub struct Waiter {
-    pub context_id: u32,
-    pub wait: Wait,
-    pub since: Millis,
-    pub deadline: Millis,
-}
 
 /// How a request was handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,80 +40,60 @@ pub enum Disposition {
 
 pub struct Vm {
     pub policy: Policy,
-    remotes: RefCell<Vec<Option<Remote>>>,
+    keys: RefCell<RemoteKeys>,
     cache: RefCell<TokenCache>,
-    waiters: RefCell<Vec<Waiter>>,
+    waiters: RefCell<Waiters>,
+    pace: RefCell<Pace>,
     pub metrics: Metrics,
     verifier: HostVerifier,
-    tick_ms: RefCell<u32>,
 }
 
 impl Vm {
     pub fn new(policy: Policy, vm_nonce: u64) -> Vm {
-        let remotes = policy
-            .providers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| match &p.keys {
-                KeySource::Remote(spec) => {
-                    let me = vm_nonce ^ (u64::try_from(i).unwrap_or(0) << 56);
-                    Some(Remote::new(&p.name, spec.clone(), me.max(1)))
-                }
-                _ => None,
-            })
-            .collect();
-        let cache = TokenCache::new(policy.token_cache);
         Vm {
+            keys: RefCell::new(RemoteKeys::new(&policy, vm_nonce)),
+            cache: RefCell::new(TokenCache::new(policy.token_cache)),
+            waiters: RefCell::new(Waiters::default()),
+            pace: RefCell::new(Pace::default()),
+            metrics: Metrics::default(),
             verifier: HostVerifier::detect(policy.use_host_crypto),
             policy,
-            remotes: RefCell::new(remotes),
-            cache: RefCell::new(cache),
-            waiters: RefCell::new(Vec::new()),
-            metrics: Metrics::default(),
-            tick_ms: RefCell::new(0),
+        }
+    }
+
+    /// The remote keys' view of this host.
+    fn cx(&self) -> Context<'_> {
+        Context {
+            store: &HostStore,
+            verifier: &self.verifier,
+            limits: &self.policy.limits,
         }
     }
 
     /// Prepares shared records, installs keys other VMs already fetched and
-    /// checks local keys with the host verifier.
+    /// readies local keys for the host verifier.
     pub fn start(&self) {
-        if let Ok(mut remotes) = self.remotes.try_borrow_mut() {
-            for (pid, remote) in remotes.iter_mut().enumerate() {
-                if let Some(remote) = remote {
-                    remote.ensure_state_record();
-                    if remote.sync(&self.policy.limits) {
-                        self.installed(pid, remote);
-                    }
-                }
-            }
+        let mut events = Vec::new();
+        if let Ok(mut keys) = self.keys.try_borrow_mut() {
+            keys.start(&self.cx(), &mut events);
         }
         for p in &self.policy.providers {
             if let KeySource::Local(keys) = &p.keys {
-                self.verifier.prepare(keys);
+                crate::signature::Verifier::prepare(&self.verifier, keys);
             }
         }
+        self.report(events);
     }
 
-    /// A provider's remote keys changed in this VM: probe them for the host
-    /// verifier, publish the gauges and drop cache entries of older keys.
-    fn installed(&self, pid: ProviderId, remote: &Remote) {
-        if let Some(i) = &remote.installed {
-            self.verifier.prepare(&i.keys);
-            self.publish_keys(pid, i.keys.len(), i.meta.version);
-        }
-    }
-
-    fn publish_keys(&self, pid: ProviderId, keys: usize, version: u64) {
-        self.metrics.set(
-            &self.policy,
-            Metric::KeysInUse(pid),
-            u64::try_from(keys).unwrap_or(0),
-        );
-        self.metrics
-            .set(&self.policy, Metric::KeysVersion(pid), version);
-        if let Ok(mut cache) = self.cache.try_borrow_mut() {
-            cache.retain_version(pid, version);
-        }
+    /// Starts the root's tick after configuration.
+    pub fn begin_ticking(&self) {
+        let needs_fetch = self.keys.try_borrow().is_ok_and(|k| k.any());
+        let change = self
+            .pace
+            .try_borrow()
+            .ok()
+            .and_then(|p| p.at_start(needs_fetch));
+        self.set_tick(change);
     }
 
     /// Decides the current request (the effective context) and carries the
@@ -168,8 +134,13 @@ impl Vm {
         };
         self.account(&eval);
         self.metrics.flush_if_due(now);
-        if self.metrics.has_pending() && self.current_tick() > FLUSH_TICK_MS {
-            self.set_tick(FLUSH_TICK_MS);
+        if self.metrics.has_pending() {
+            let change = self
+                .pace
+                .try_borrow()
+                .ok()
+                .and_then(|p| p.on_counts_pending());
+            self.set_tick(change);
         }
         match plan {
             Plan::Forward(edits) => {
@@ -203,36 +174,27 @@ impl Vm {
         now: Millis,
         last_chance: bool,
     ) -> Option<Evaluation> {
-        let (Ok(mut remotes), Ok(mut cache)) =
-            (self.remotes.try_borrow_mut(), self.cache.try_borrow_mut())
+        let (Ok(mut keys), Ok(mut cache)) =
+            (self.keys.try_borrow_mut(), self.cache.try_borrow_mut())
         else {
             return None;
         };
-        let mut keys = VmKeys {
-            policy: &self.policy,
-            remotes: &mut remotes,
-            verifier: &self.verifier,
-            now,
-            last_chance,
-            kick: false,
-            installed: Vec::new(),
-        };
+        let mut view = keys.view(&self.policy, self.cx(), now, last_chance);
         let mut env = Env {
-            keys: &mut keys,
+            keys: &mut view,
             verifier: &self.verifier,
             cache: Some(&mut cache),
             now: now / 1000,
         };
         let eval = engine::evaluate(&self.policy, &mut env, &req.view(with_route), &mut NoTrace);
-        let (kick, installed) = (keys.kick, keys.installed);
-        drop(remotes);
+        let (kick, events) = (view.kick, std::mem::take(&mut view.events));
+        drop(keys);
         drop(cache);
         if kick {
-            self.kick();
+            let change = self.pace.try_borrow().ok().and_then(|p| p.kick());
+            self.set_tick(change);
         }
-        for (pid, keys, version) in installed {
-            self.publish_keys(pid, keys, version);
-        }
+        self.report(events);
         Some(eval)
     }
 
@@ -266,185 +228,110 @@ impl Vm {
     }
 
     fn account(&self, eval: &Evaluation) {
-        let m = &self.metrics;
-        let p = &self.policy;
-        match eval.cache {
-            CacheUse::Hit => m.count(p, Metric::CacheHit),
-            CacheUse::Miss => m.count(p, Metric::CacheMiss),
-            CacheUse::NotUsed => {}
-        }
-        match self.verifier.take_path() {
-            Some(Path::Host) => m.count(p, Metric::VerifyHost),
-            Some(Path::Pure) => m.count(p, Metric::VerifyPure),
-            None => {}
-        }
-        let report = p.mode_for(eval.rule) == Mode::Report;
-        match &eval.outcome {
-            Outcome::Wait(_) => return,
-            Outcome::Allow(_) => {
-                m.count(p, Metric::Allowed);
-                if let Some(r) = eval.rule {
-                    m.count(p, Metric::RuleAllowed(r));
-                }
-            }
-            Outcome::Deny(d) if report => {
-                m.count(p, Metric::WouldDeny(d.reason));
-                if let Some(r) = eval.rule {
-                    m.count(p, Metric::RuleWouldDeny(r, d.reason));
-                }
-            }
-            Outcome::Deny(d) => {
-                m.count(p, Metric::Denied(d.reason));
-                if let Some(r) = eval.rule {
-                    m.count(p, Metric::RuleDenied(r, d.reason));
-                }
-            }
+        for metric in stats::request_counts(&self.policy, eval, self.verifier.take_path()) {
+            self.metrics.count(&self.policy, metric);
         }
         if matches!(eval.outcome, Outcome::Deny(_)) && abi::log_level() <= Level::Debug {
-            abi::log(Level::Debug, &plan::describe(p, eval));
+            abi::log(Level::Debug, &plan::describe(&self.policy, eval));
         }
     }
 
-    /// Holds a request until keys arrive; a request held again keeps its
-    /// first deadline. False when this VM already holds too many.
+    /// Holds a request until keys arrive; false when this VM holds too many.
     fn park(&self, context_id: u32, wait: Wait, now: Millis) -> bool {
-        let timeout = match self.policy.providers.get(wait.provider).map(|p| &p.keys) {
-            Some(KeySource::Remote(spec)) => spec.timeout_ms,
-            _ => 1000,
-        };
-        let Ok(mut waiters) = self.waiters.try_borrow_mut() else {
-            return false;
-        };
-        let held = waiters.len();
-        match waiters.iter_mut().find(|w| w.context_id == context_id) {
-            Some(w) => w.wait = wait,
-            None if held >= MAX_WAITERS => return false,
-            None => waiters.push(Waiter {
-                context_id,
-                wait,
-                since: now,
-                deadline: now.saturating_add(timeout),
-            }),
+        let parked = self
+            .waiters
+            .try_borrow_mut()
+            .is_ok_and(|mut w| w.park(&self.policy, context_id, wait, now));
+        if parked {
+            let change = self.pace.try_borrow().ok().and_then(|p| p.on_park());
+            self.set_tick(change);
         }
-        drop(waiters);
-        self.set_tick(BUSY_TICK_MS.min(self.current_tick()).max(KICK_TICK_MS));
-        true
-    }
-
-    fn current_tick(&self) -> u32 {
-        self.tick_ms.try_borrow().map_or(IDLE_TICK_MS, |t| *t)
-    }
-
-    /// Starts the root's tick after configuration: soon when keys must be
-    /// fetched (warm before traffic), else at the idle pace.
-    pub fn begin_ticking(&self) {
-        let needs_fetch = self
-            .remotes
-            .try_borrow()
-            .map(|r| r.iter().any(Option::is_some))
-            .unwrap_or(false);
-        self.set_tick(if needs_fetch {
-            BUSY_TICK_MS
-        } else {
-            IDLE_TICK_MS
-        });
+        parked
     }
 
     /// A request's stream ended (answered, or the client went away).
     pub fn forget(&self, context_id: u32) {
         if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
-            waiters.retain(|w| w.context_id != context_id);
+            waiters.forget(context_id);
         }
     }
 
-    /// Asks for a root tick right away (a fetch was claimed on a request).
-    fn kick(&self) {
-        self.set_tick(KICK_TICK_MS);
-    }
-
-    fn set_tick(&self, ms: u32) {
-        if let Ok(mut current) = self.tick_ms.try_borrow_mut()
-            && *current != ms
+    fn set_tick(&self, change: Option<u32>) {
+        if let Some(ms) = change
             && abi::set_tick_period_ms(ms).is_ok()
+            && let Ok(mut pace) = self.pace.try_borrow_mut()
         {
-            *current = ms;
+            pace.set(ms);
         }
     }
 
-    /// The root context's tick: sync keys, start due fetches, settle
-    /// waiting requests, and choose the next tick.
+    /// The root context's tick: keys, due fetches, held requests, counters,
+    /// and the next tick.
     pub fn tick(&self) {
         let now = abi::now_ms();
         self.metrics.flush(now);
         self.metrics
             .raise(&self.policy, Metric::VmMemoryBytes, abi::memory_bytes());
-        let mut changed: Vec<ProviderId> = Vec::new();
-        let mut starving = false;
-        if let Ok(mut remotes) = self.remotes.try_borrow_mut() {
-            for (pid, slot) in remotes.iter_mut().enumerate() {
-                let Some(remote) = slot else { continue };
-                if remote.sync(&self.policy.limits) {
-                    self.installed(pid, remote);
-                    changed.push(pid);
-                }
-                if !remote.busy() {
-                    remote.schedule(now);
-                }
-                if remote.has_pending() {
-                    self.start_fetch(pid, remote, now);
-                }
-                starving |= !matches!(remote.status(now, false), KeyStatus::Ready { .. });
-            }
-        }
-        self.settle_waiters(now, &changed);
-        let busy = starving
-            || self
-                .waiters
-                .try_borrow()
-                .map(|w| !w.is_empty())
-                .unwrap_or(false);
-        self.set_tick(if busy {
-            BUSY_TICK_MS
-        } else if self.metrics.has_pending() {
-            // Requests resumed above were counted after the flush.
-            FLUSH_TICK_MS
-        } else {
-            IDLE_TICK_MS
-        });
+        let mut events = Vec::new();
+        let found = match self.keys.try_borrow_mut() {
+            Ok(mut keys) => keys.tick(&self.cx(), &mut HostFetcher, now, &mut events),
+            Err(_) => return,
+        };
+        self.report(events);
+        self.settle_waiters(now, &found.changed);
+        let busy = found.starving || self.waiters.try_borrow().is_ok_and(|w| !w.is_empty());
+        // Requests resumed above were counted after the flush.
+        let change = self
+            .pace
+            .try_borrow()
+            .ok()
+            .and_then(|p| p.after_tick(busy, self.metrics.has_pending()));
+        self.set_tick(change);
     }
 
-    fn start_fetch(&self, pid: ProviderId, remote: &mut Remote, now: Millis) {
-        match remote.dispatch(now) {
-            Ok(Some(purpose)) => {
-                self.metrics.inc(&self.policy, Metric::FetchStarted(pid));
-                if purpose == crate::jwks_cache::Purpose::UnknownKid {
-                    self.metrics
-                        .inc(&self.policy, Metric::UnknownKidRefetch(pid));
-                }
-                abi::log(
-                    Level::Debug,
-                    &format!(
-                        "fetching JWKS for provider {} from {} via cluster {} ({:?})",
-                        self.provider_name(pid),
-                        remote.spec.uri,
-                        remote.spec.cluster,
-                        purpose
-                    ),
-                );
+    /// A callout this root context made has answered (or failed).
+    pub fn on_fetch_response(&self, token: u32, body_size: usize) {
+        let now = abi::now_ms();
+        let status = abi::header(Map::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u16>().ok());
+        let check = |limits: &crate::limits::Limits| {
+            check_response(
+                status,
+                body_size,
+                || abi::buffer(Buffer::HttpCallResponseBody, body_size).ok(),
+                limits,
+            )
+        };
+        let mut events = Vec::new();
+        let done = match self.keys.try_borrow_mut() {
+            Ok(mut keys) => keys.on_response(&self.cx(), token, check, now, &mut events),
+            Err(_) => None,
+        };
+        self.report(events);
+        if let Some(pid) = done {
+            self.settle_waiters(now, &[pid]);
+        }
+    }
+
+    /// Decides again the held requests that are due.
+    fn settle_waiters(&self, now: Millis, changed: &[ProviderId]) {
+        let due = {
+            let (Ok(waiters), Ok(keys)) = (self.waiters.try_borrow(), self.keys.try_borrow())
+            else {
+                return;
+            };
+            waiters.due(now, changed, |pid| keys.progress(&HostStore, pid, now))
+        };
+        for d in due {
+            if abi::set_effective_context(d.context_id).is_err() {
+                // The client went away; nothing to answer.
+                self.forget(d.context_id);
+                continue;
             }
-            Ok(None) => {}
-            Err(e) => {
-                self.metrics.inc(&self.policy, Metric::FetchStarted(pid));
-                self.metrics.inc(&self.policy, Metric::FetchFailed(pid));
-                self.metrics
-                    .inc(&self.policy, Metric::FetchFailedFor(pid, e.kind()));
-                abi::log(
-                    Level::Error,
-                    &format!(
-                        "JWKS fetch for provider {} failed: {e}",
-                        self.provider_name(pid)
-                    ),
-                );
+            if self.process(d.context_id, true, d.last_chance) != Disposition::Waiting {
+                self.forget(d.context_id);
             }
         }
     }
@@ -456,39 +343,73 @@ impl Vm {
             .map_or("?", |p| p.name.as_str())
     }
 
-    /// A callout this root context made has answered (or failed).
-    pub fn on_fetch_response(&self, token: u32, body_size: usize) {
-        let now = abi::now_ms();
-        let mut done = None;
-        if let Ok(mut remotes) = self.remotes.try_borrow_mut() {
-            for (pid, slot) in remotes.iter_mut().enumerate() {
-                let Some(remote) = slot else { continue };
-                if !remote.owns(token) {
-                    continue;
+    fn provider_uri(&self, pid: ProviderId) -> String {
+        self.keys
+            .try_borrow()
+            .ok()
+            .and_then(|k| k.provider(pid).map(|p| p.spec.uri.clone()))
+            .unwrap_or_default()
+    }
+
+    /// What happened to the keys: stats, log lines, the cache.
+    fn report(&self, events: Vec<KeysEvent>) {
+        let (p, m) = (&self.policy, &self.metrics);
+        for event in events {
+            match event {
+                KeysEvent::Installed {
+                    provider,
+                    keys,
+                    version,
+                } => {
+                    m.set(
+                        p,
+                        Metric::KeysInUse(provider),
+                        u64::try_from(keys).unwrap_or(0),
+                    );
+                    m.set(p, Metric::KeysVersion(provider), version);
+                    if let Ok(mut cache) = self.cache.try_borrow_mut() {
+                        cache.retain_version(provider, version);
+                    }
                 }
-                let name = self.provider_name(pid);
-                match remote.complete(body_size, &self.policy.limits, now) {
-                    Ok(f) => {
-                        self.metrics.inc(&self.policy, Metric::FetchSucceeded(pid));
-                        if f.changed {
-                            self.installed(pid, remote);
-                        }
+                KeysEvent::FetchStarted { provider, purpose } => {
+                    m.inc(p, Metric::FetchStarted(provider));
+                    if purpose == Purpose::UnknownKid {
+                        m.inc(p, Metric::UnknownKidRefetch(provider));
+                    }
+                    if abi::log_level() <= Level::Debug {
+                        let spec = self.keys.try_borrow().ok().and_then(|k| {
+                            k.provider(provider)
+                                .map(|x| (x.spec.uri.clone(), x.spec.cluster.clone()))
+                        });
+                        let (uri, cluster) = spec.unwrap_or_default();
                         abi::log(
-                            Level::Info,
+                            Level::Debug,
                             &format!(
-                                "JWKS for provider {name} fetched from {}: {} keys, version {}{}",
-                                remote.spec.uri,
-                                f.keys,
-                                f.version,
-                                if f.changed { "" } else { " (unchanged)" }
+                                "fetching JWKS for provider {} from {uri} via cluster {cluster} ({purpose:?})",
+                                self.provider_name(provider)
                             ),
                         );
                     }
-                    Err(e) => {
-                        self.metrics.inc(&self.policy, Metric::FetchFailed(pid));
-                        self.metrics
-                            .inc(&self.policy, Metric::FetchFailedFor(pid, e.kind()));
-                        let keeping = if remote.installed.is_some() {
+                }
+                KeysEvent::FetchFailed {
+                    provider,
+                    failure,
+                    keeping,
+                } => {
+                    let name = self.provider_name(provider);
+                    let not_started = matches!(failure, FetchFailure::NotStarted(_));
+                    if not_started {
+                        m.inc(p, Metric::FetchStarted(provider));
+                    }
+                    m.inc(p, Metric::FetchFailed(provider));
+                    m.inc(p, Metric::FetchFailedFor(provider, failure.kind()));
+                    if not_started {
+                        abi::log(
+                            Level::Error,
+                            &format!("JWKS fetch for provider {name} failed: {failure}"),
+                        );
+                    } else {
+                        let keeping = if keeping {
                             "; keeping the previous keys"
                         } else {
                             ""
@@ -496,118 +417,27 @@ impl Vm {
                         abi::log(
                             Level::Warn,
                             &format!(
-                                "JWKS fetch for provider {name} from {} failed: {e}{keeping}",
-                                remote.spec.uri
+                                "JWKS fetch for provider {name} from {} failed: {failure}{keeping}",
+                                self.provider_uri(provider)
                             ),
                         );
                     }
                 }
-                done = Some(pid);
-            }
-        }
-        if let Some(pid) = done {
-            self.settle_waiters(now, &[pid]);
-        }
-    }
-
-    /// Re-decides waiting requests whose keys arrived, whose fetch ended,
-    /// or whose time is up.
-    fn settle_waiters(&self, now: Millis, changed: &[ProviderId]) {
-        let due: Vec<(u32, bool)> = {
-            let Ok(waiters) = self.waiters.try_borrow() else {
-                return;
-            };
-            let Ok(remotes) = self.remotes.try_borrow() else {
-                return;
-            };
-            waiters
-                .iter()
-                .filter_map(|w| {
-                    let remote = remotes.get(w.wait.provider).and_then(Option::as_ref);
-                    let (last_done, fetching) = remote.map_or((0, false), |r| r.progress(now));
-                    let version = remote
-                        .and_then(|r| r.installed.as_ref())
-                        .map(|i| i.meta.version);
-                    let keys_arrived = changed.contains(&w.wait.provider)
-                        || match w.wait.newer_than {
-                            None => version.is_some(),
-                            Some(v) => version.is_some_and(|cur| cur > v),
-                        };
-                    let attempt_over = last_done >= w.since && !fetching;
-                    let late = now >= w.deadline;
-                    (keys_arrived || attempt_over || late)
-                        .then_some((w.context_id, late || attempt_over))
-                })
-                .collect()
-        };
-        for (context_id, last_chance) in due {
-            if abi::set_effective_context(context_id).is_err() {
-                // The client went away; nothing to answer.
-                self.forget(context_id);
-                continue;
-            }
-            if self.process(context_id, true, last_chance) != Disposition::Waiting {
-                self.forget(context_id);
-            }
-        }
-    }
-}
-
-/// The [`KeyStore`] a request sees: local keys from the policy, remote ones
-/// from this VM's view of the shared cache.
-struct VmKeys<'v> {
-    policy: &'v Policy,
-    remotes: &'v mut Vec<Option<Remote>>,
-    verifier: &'v HostVerifier,
-    now: Millis,
-    last_chance: bool,
-    /// A fetch was claimed: the root must tick now to start it.
-    kick: bool,
-    /// Key sets installed during this request: (provider, keys, version).
-    installed: Vec<(ProviderId, usize, u64)>,
-}
-
-impl KeyStore for VmKeys<'_> {
-    fn status(&mut self, provider: ProviderId) -> KeyStatus<'_> {
-        match self.policy.providers.get(provider).map(|p| &p.keys) {
-            Some(KeySource::Local(keys)) => KeyStatus::Ready { keys, version: 0 },
-            Some(KeySource::Remote(_)) => {
-                match self.remotes.get_mut(provider).and_then(Option::as_mut) {
-                    Some(remote) => {
-                        if remote.sync(&self.policy.limits)
-                            && let Some(i) = &remote.installed
-                        {
-                            // Keys another VM fetched, first seen on a
-                            // request: ready them for the host verifier
-                            // before this request is checked.
-                            self.verifier.prepare(&i.keys);
-                            self.installed
-                                .push((provider, i.keys.len(), i.meta.version));
-                        }
-                        let status = remote.status(self.now, self.last_chance);
-                        if matches!(status, KeyStatus::Loading) {
-                            self.kick = true;
-                        }
-                        status
-                    }
-                    None => KeyStatus::Unavailable { retry_after_s: 5 },
+                KeysEvent::Fetched { provider, fetched } => {
+                    m.inc(p, Metric::FetchSucceeded(provider));
+                    abi::log(
+                        Level::Info,
+                        &format!(
+                            "JWKS for provider {} fetched from {}: {} keys, version {}{}",
+                            self.provider_name(provider),
+                            self.provider_uri(provider),
+                            fetched.keys,
+                            fetched.version,
+                            if fetched.changed { "" } else { " (unchanged)" }
+                        ),
+                    );
                 }
             }
-            _ => KeyStatus::Unavailable { retry_after_s: 5 },
-        }
-    }
-
-    fn request_refetch(&mut self, provider: ProviderId) -> bool {
-        if self.last_chance {
-            return false;
-        }
-        match self.remotes.get_mut(provider).and_then(Option::as_mut) {
-            Some(remote) => {
-                let waiting = remote.request_refetch(self.now);
-                self.kick |= waiting;
-                waiting
-            }
-            None => false,
         }
     }
 }

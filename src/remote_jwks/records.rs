@@ -1,8 +1,6 @@
-//! The remote JWKS cache shared by every VM of a proxy: record formats and
-//! the decisions about fetching (when, who, what to keep), as pure
-//! functions of the records and the time. The host layer only reads and
-//! writes the records (proxy-wasm shared data, compare-and-swap) and makes
-//! the HTTP call.
+//! The records of the remote JWKS cache shared by every VM of a proxy, and
+//! the rules about fetching (when, who, what to keep) as pure functions of
+//! the records and the time.
 //!
 //! Three records per provider and JWKS URL:
 //! - `…/doc`: the last good JWKS document with its version, fetch time and
