@@ -8,6 +8,7 @@
 //! `x-jwt` line, its `x_jwt` twin, or a token in a second `Cookie` line is a
 //! second token, whichever of them an upstream would pick.
 
+use crate::percent::decode_form;
 use crate::request::RequestHead;
 
 /// A place a provider's token may be.
@@ -183,7 +184,7 @@ pub fn query_values<'t>(target: &'t [u8], name: &'t str) -> impl Iterator<Item =
         .unwrap_or_default();
     query.split(|b| *b == b'&').filter_map(move |pair| {
         let (k, v) = split_once(pair, b'=');
-        (percent_decode(k) == name.as_bytes()).then(|| percent_decode(v))
+        (decode_form(k) == name.as_bytes()).then(|| decode_form(v))
     })
 }
 
@@ -197,9 +198,7 @@ pub fn remove_query_param(target: &[u8], name: &str) -> Vec<u8> {
     let query = rest.get(1..).unwrap_or_default();
     let kept: Vec<&[u8]> = query
         .split(|b| *b == b'&')
-        .filter(|pair| {
-            !pair.is_empty() && percent_decode(split_once(pair, b'=').0) != name.as_bytes()
-        })
+        .filter(|pair| !pair.is_empty() && decode_form(split_once(pair, b'=').0) != name.as_bytes())
         .collect();
     let mut out = path.to_vec();
     if !kept.is_empty() {
@@ -244,36 +243,6 @@ fn split_once(s: &[u8], sep: u8) -> (&[u8], &[u8]) {
         ),
         None => (s, &[]),
     }
-}
-
-fn percent_decode(s: &[u8]) -> Vec<u8> {
-    fn hex(b: u8) -> Option<u8> {
-        char::from(b)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    }
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0usize;
-    while let Some(&b) = s.get(i) {
-        let escaped = (b == b'%')
-            .then(|| {
-                let hi = hex(*s.get(i.saturating_add(1))?)?;
-                let lo = hex(*s.get(i.saturating_add(2))?)?;
-                Some(hi.wrapping_shl(4) | lo)
-            })
-            .flatten();
-        match escaped {
-            Some(c) => {
-                out.push(c);
-                i = i.saturating_add(3);
-            }
-            None => {
-                out.push(if b == b'+' { b' ' } else { b });
-                i = i.saturating_add(1);
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

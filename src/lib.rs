@@ -11,6 +11,7 @@
 //! | [`policy`] | the configuration checked and compiled |
 //! | [`request`] | the request as received: header entries, route name |
 //! | [`path`] | the path decided on and forwarded: normal form, ambiguity |
+//! | [`percent`] | percent-escapes, read in one place |
 //! | [`rules`] | which rule a request falls under |
 //! | [`extract`] | where the token is in a request |
 //! | [`token`] | strict parsing of a compact JWS / JWT |
@@ -62,6 +63,7 @@ pub mod json;
 pub mod jwks;
 pub mod limits;
 pub mod path;
+pub mod percent;
 pub mod plan;
 pub mod policy;
 pub mod remote_jwks;

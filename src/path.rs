@@ -22,6 +22,8 @@
 
 use std::borrow::Cow;
 
+use crate::percent::escape_at;
+
 /// How paths are normalised; see the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PathRules {
@@ -164,15 +166,6 @@ pub fn normalize<'p>(path: &'p [u8], rules: &PathRules) -> Result<Cow<'p, [u8]>,
     }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b.wrapping_sub(b'0')),
-        b'a'..=b'f' => Some(b.wrapping_sub(b'a').wrapping_add(10)),
-        b'A'..=b'F' => Some(b.wrapping_sub(b'A').wrapping_add(10)),
-        _ => None,
-    }
-}
-
 fn is_unreserved(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
 }
@@ -194,15 +187,12 @@ fn decode(path: &[u8], allow_ambiguous: bool) -> Result<Vec<u8>, PathProblem> {
     while let Some(&b) = path.get(i) {
         match b {
             b'%' => {
-                let hi = path.get(i.saturating_add(1)).copied().and_then(hex_value);
-                let lo = path.get(i.saturating_add(2)).copied().and_then(hex_value);
-                let (Some(hi), Some(lo)) = (hi, lo) else {
+                let Some(c) = escape_at(path, i) else {
                     refuse("path has a malformed percent-escape")?;
                     out.push(b);
                     i = i.saturating_add(1);
                     continue;
                 };
-                let c = hi.wrapping_shl(4) | lo;
                 if is_unreserved(c) {
                     out.push(c);
                 } else {
@@ -213,7 +203,7 @@ fn decode(path: &[u8], allow_ambiguous: bool) -> Result<Vec<u8>, PathProblem> {
                         _ => {}
                     }
                     out.push(b'%');
-                    for nibble in [hi, lo] {
+                    for nibble in [c >> 4, c & 0x0f] {
                         out.push(HEX_UPPER.get(usize::from(nibble)).copied().unwrap_or(b'0'));
                     }
                 }

@@ -207,6 +207,17 @@ pub fn ecdsa_der_from_jws(sig: &[u8]) -> Option<Vec<u8>> {
 /// Verifies with jwt-simple's pure-Rust implementations (RustCrypto `rsa`,
 /// `p256`, `p384`, ed25519-compact, HMAC). Works on every host; slow for RSA
 /// inside a wasm VM (about 2 ms per RS256 verification in V8).
+///
+/// jwt-simple 0.15 verifies only whole compact tokens (`verify_token`): it
+/// decodes the header and claims again itself, after [`crate::token`] has
+/// parsed them. Its API offers no way to verify a signature over given
+/// bytes, so that second parse stays; it costs microseconds next to the
+/// milliseconds of pure-Rust RSA, only on cache misses, and only where the
+/// host cannot verify. What could make the two parses disagree is checked
+/// once, before either verifier: every registered header member jwt-simple
+/// types must have that type ([`crate::token`]), and the claims it types
+/// (`exp`, `nbf`, `iat`, `iss`, `sub`, `aud`, `jti`, `nonce`) are checked
+/// as strictly or more.
 pub struct PureRust;
 
 impl PureRust {
