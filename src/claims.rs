@@ -12,7 +12,8 @@ use crate::token::Claims;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimRule {
     pub claim: String,
-    pub one_of: Vec<Value>,
+    /// `None`: the claim must only be present.
+    pub one_of: Option<Vec<Value>>,
     pub required: bool,
 }
 
@@ -31,6 +32,7 @@ impl ClaimRule {
         match lookup(claims, &self.claim) {
             None | Some(Value::Null) if self.required => ClaimOutcome::Missing,
             None | Some(Value::Null) => ClaimOutcome::Skipped,
+            Some(_) if self.one_of.is_none() => ClaimOutcome::Pass,
             Some(Value::Array(items)) => {
                 if items.iter().any(|item| self.accepts(item)) {
                     ClaimOutcome::Pass
@@ -44,7 +46,10 @@ impl ClaimRule {
     }
 
     fn accepts(&self, value: &Value) -> bool {
-        self.one_of.iter().any(|want| scalar_eq(want, value))
+        self.one_of
+            .iter()
+            .flatten()
+            .any(|want| scalar_eq(want, value))
     }
 }
 
@@ -269,7 +274,7 @@ mod tests {
     fn rule(claim: &str, one_of: Value, required: bool) -> ClaimRule {
         ClaimRule {
             claim: claim.into(),
-            one_of: one_of.as_array().unwrap().clone(),
+            one_of: one_of.as_array().cloned(),
             required,
         }
     }
@@ -303,6 +308,11 @@ mod tests {
         assert_eq!(rule("org.nope", json!(["x"]), false).check(&c), Skipped);
         // A present claim is checked even when not required.
         assert_eq!(rule("client_id", json!(["x"]), false).check(&c), Mismatch);
+        // Without one_of: present is enough.
+        assert_eq!(rule("org.id", json!(null), true).check(&c), Pass);
+        assert_eq!(rule("groups", json!(null), true).check(&c), Pass);
+        assert_eq!(rule("absent", json!(null), true).check(&c), Missing);
+        assert_eq!(rule("nothing", json!(null), true).check(&c), Missing);
     }
 
     #[test]

@@ -60,6 +60,23 @@ pub struct PluginConfig {
     #[serde(default)]
     #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::ROUTE_CHECK)))]
     pub route_check: Option<bool>,
+    /// Let CORS preflight requests (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) through without a token: browsers
+    /// never send credentials on a preflight.
+    #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("default" = d::BYPASS_CORS_PREFLIGHT))
+    )]
+    pub bypass_cors_preflight: Option<bool>,
+    /// Publish every decision as Envoy filter state (`wasm.jwt_policy.decision`,
+    /// `.reason`, `.rule`, `.provider`) for access logs and other filters.
+    #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("default" = d::DECISION_TO_FILTER_STATE))
+    )]
+    pub decision_to_filter_state: Option<bool>,
 }
 
 /// Path normalisation (RFC 3986 §6.2.2: unreserved escapes decoded, dot
@@ -129,7 +146,9 @@ pub struct ProviderConfig {
     /// Allowed `alg` values. Default: every asymmetric algorithm.
     #[serde(default)]
     pub algorithms: Option<Vec<String>>,
-    /// Keys inline: a JWKS as a JSON object or as a string holding one.
+    /// Keys inline: a JWKS as a JSON object or as a string holding one. With
+    /// `remote_jwks` too, these are bootstrap keys: they serve until the
+    /// first successful fetch, and whenever no fetched keys are usable.
     #[serde(default)]
     pub local_jwks: Option<Value>,
     /// Keys fetched from the issuer's JWKS URL through an Envoy cluster.
@@ -170,6 +189,10 @@ pub struct ProviderConfig {
     /// Claims copied into request headers for the upstream.
     #[serde(default)]
     pub claims_to_headers: Vec<ClaimToHeaderConfig>,
+    /// Claims published as Envoy filter state (`wasm.jwt_policy.claim.<name>`)
+    /// for access logs and other filters, which need not trust a header.
+    #[serde(default)]
+    pub claims_to_filter_state: Vec<ClaimToFilterStateConfig>,
     /// Whether the token is passed on to the upstream.
     #[serde(default)]
     #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = d::FORWARD_TOKEN)))]
@@ -202,8 +225,10 @@ pub struct ClaimConfig {
     /// top-level claim whose name contains dots is found by its full name.
     pub claim: String,
     /// Accepted values (strings, numbers or booleans). The claim passes when
-    /// it equals one, or is an array holding one.
-    pub one_of: Vec<Value>,
+    /// it equals one, or is an array holding one. Absent: the claim must
+    /// only be present (with `required` true).
+    #[serde(default)]
+    pub one_of: Option<Vec<Value>>,
     /// When false, a token without the claim passes.
     #[serde(default)]
     #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = true)))]
@@ -220,6 +245,17 @@ pub struct ClaimToHeaderConfig {
     /// Request header to set. Any copy sent by the client is removed first,
     /// on every request.
     pub header: String,
+}
+
+/// A claim published as Envoy filter state.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClaimToFilterStateConfig {
+    /// Claim name or dotted path.
+    pub claim: String,
+    /// The name under `wasm.jwt_policy.claim.` (letters, digits, `_`, `-`).
+    pub name: String,
 }
 
 /// Where and how to fetch a provider's JWKS.
@@ -265,6 +301,10 @@ pub struct RuleConfig {
     /// What a token must satisfy. Required unless `allow_anonymous`.
     #[serde(default)]
     pub requires: Option<RequiresConfig>,
+    /// With `requires`: a request without a token passes (without claim
+    /// headers); one that carries a token must pass every check.
+    #[serde(default)]
+    pub allow_missing: bool,
     /// Overrides the top-level `mode` for this rule.
     #[serde(default)]
     pub mode: Option<Mode>,
@@ -284,6 +324,15 @@ pub struct MatchConfig {
     /// Path prefix (plain string prefix, like Envoy's route `prefix`).
     #[serde(default)]
     pub prefix: Option<String>,
+    /// API Gateway route-key path: `{name}` is one path segment, a final
+    /// `{name+}` the rest of the path (`/orders/{id}`, `/files/{proxy+}`).
+    #[serde(default)]
+    pub path_template: Option<String>,
+    /// The request's authority: exact (`api.example.com`) or a wildcard
+    /// (`*.example.com`), case-insensitive; the port is ignored unless the
+    /// pattern names one.
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
     /// Envoy route name (`xds.route_name`).
     #[serde(default)]
     pub route: Option<String>,
@@ -301,6 +350,10 @@ pub struct RequiresConfig {
     /// one provider is configured.
     #[serde(default)]
     pub provider: Option<String>,
+    /// Several providers whose tokens are accepted: the one whose `issuer` is
+    /// the token's `iss` verifies it. Exclusive with `provider`.
+    #[serde(default)]
+    pub providers: Option<Vec<String>>,
     /// The token must hold at least one of these scopes.
     #[serde(default)]
     pub scopes: Vec<String>,

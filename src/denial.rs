@@ -28,10 +28,13 @@ pub enum DenyReason {
     /// Envoy selected another route after the filter's edits, and the
     /// decision could not be repeated for it (route check).
     Rerouted,
+    /// The token's `iss` is none of the rule's providers (rules with
+    /// several providers).
+    UnknownIssuer,
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 16] = [
+    pub const ALL: [DenyReason; 17] = [
         DenyReason::Missing,
         DenyReason::Malformed,
         DenyReason::Signature,
@@ -48,6 +51,7 @@ impl DenyReason {
         DenyReason::Unmatched,
         DenyReason::Path,
         DenyReason::Rerouted,
+        DenyReason::UnknownIssuer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +72,7 @@ impl DenyReason {
             DenyReason::Unmatched => "unmatched",
             DenyReason::Path => "path",
             DenyReason::Rerouted => "rerouted",
+            DenyReason::UnknownIssuer => "unknown_issuer",
         }
     }
 }
@@ -375,7 +380,8 @@ mod tests {
                 "jwks_unavailable",
                 "unmatched",
                 "path",
-                "rerouted"
+                "rerouted",
+                "unknown_issuer",
             ]
         );
     }

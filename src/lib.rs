@@ -13,6 +13,8 @@
 //! | [`path`] | the path decided on and forwarded: normal form, ambiguity |
 //! | [`percent`] | percent-escapes, read in one place |
 //! | [`rules`] | which rule a request falls under |
+//! | [`path_template`] | API Gateway route-key paths (`/orders/{id}`) |
+//! | [`hosts`] | host patterns (`*.example.com`) |
 //! | [`extract`] | where the token is in a request |
 //! | [`token`] | strict parsing of a compact JWS / JWT |
 //! | [`jwks`] | JSON Web Key Sets and key selection |
@@ -20,6 +22,7 @@
 //! | [`claims`] | every claim check: time, issuer, audience, `token_use`, claims, scopes |
 //! | [`engine`] | the decision for one request: path, rule, authenticate, validate, authorize |
 //! | [`plan`] | what the host does with the decision |
+//! | [`filter_state`] | what a decision publishes for access logs and later filters |
 //! | [`route_check`] | route-name rules re-decided on the route Envoy forwards on |
 //! | [`denial`] | denials and their RFC 6750 responses |
 //! | [`envoy_crypto`] | Envoy's `verify_signature` messages and self-test |
@@ -59,10 +62,13 @@ pub mod denial;
 pub mod engine;
 pub mod envoy_crypto;
 pub mod extract;
+pub mod filter_state;
+pub mod hosts;
 pub mod json;
 pub mod jwks;
 pub mod limits;
 pub mod path;
+pub mod path_template;
 pub mod percent;
 pub mod plan;
 pub mod policy;

@@ -129,6 +129,7 @@ mod tests {
             cache: CacheUse::NotUsed,
             outcome,
             rewrite: None,
+            claim_state: Vec::new(),
         }
     }
 

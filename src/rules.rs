@@ -1,12 +1,20 @@
 //! Rule matching: which rule decides a request. Paths are compared in the
 //! normal form of [`crate::path`], on both sides: the request path is
-//! normalised per request, rule paths once at load.
+//! normalised per request, rule paths (and the literal parts of path
+//! templates) once at load. The first rule that matches decides.
+
+use crate::hosts::HostPattern;
+use crate::path_template::PathTemplate;
 
 /// Request conditions of one rule; every condition present must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Matcher {
     pub path: Option<Vec<u8>>,
     pub prefix: Option<Vec<u8>>,
+    /// API Gateway route-key path.
+    pub template: Option<PathTemplate>,
+    /// The request's authority must match one.
+    pub hosts: Option<Vec<HostPattern>>,
     pub route: Option<Vec<u8>>,
     /// Upper-case method names; `None` means any method.
     pub methods: Option<Vec<Vec<u8>>>,
@@ -17,6 +25,8 @@ pub struct RequestFacts<'r> {
     pub method: &'r [u8],
     /// The path in normal form ([`crate::path`]).
     pub path: &'r [u8],
+    /// `:authority` as the client sent it.
+    pub authority: &'r [u8],
     /// `None` when the host does not know a route name.
     pub route: Option<&'r [u8]>,
 }
@@ -28,6 +38,11 @@ impl Matcher {
                 .prefix
                 .as_deref()
                 .is_none_or(|p| req.path.starts_with(p))
+            && self.template.as_ref().is_none_or(|t| t.matches(req.path))
+            && self
+                .hosts
+                .as_ref()
+                .is_none_or(|hs| hs.iter().any(|h| h.matches(req.authority)))
             && self.route.as_deref().is_none_or(|r| req.route == Some(r))
             && self
                 .methods
@@ -47,15 +62,28 @@ impl Matcher {
     /// `earlier` (so a rule with this matcher placed after `earlier` can
     /// never decide anything). Conservative: `false` when unsure.
     pub fn is_shadowed_by(&self, earlier: &Matcher) -> bool {
-        let path_covered = match (&earlier.path, &earlier.prefix) {
-            (None, None) => true,
-            (Some(ep), None) => self.path.as_ref() == Some(ep),
-            (None, Some(epre)) => match (&self.path, &self.prefix) {
-                (Some(p), _) => p.starts_with(epre),
-                (None, Some(pre)) => pre.starts_with(epre),
-                (None, None) => false,
-            },
-            (Some(ep), Some(epre)) => self.path.as_ref() == Some(ep) && ep.starts_with(epre),
+        // What this matcher's paths all start with, for prefix coverage.
+        let own_prefix = self
+            .path
+            .clone()
+            .or_else(|| self.prefix.clone())
+            .or_else(|| self.template.as_ref().map(PathTemplate::literal_prefix));
+        let path_covered = match (&earlier.path, &earlier.prefix, &earlier.template) {
+            (None, None, None) => true,
+            (Some(ep), None, None) => self.path.as_ref() == Some(ep),
+            (None, Some(epre), None) => own_prefix.is_some_and(|p| p.starts_with(epre)),
+            (Some(ep), Some(epre), None) => self.path.as_ref() == Some(ep) && ep.starts_with(epre),
+            // A template covers another only when they are the same.
+            (None, None, Some(t)) => {
+                self.template.as_ref() == Some(t)
+                    || self.path.as_ref().is_some_and(|p| t.matches(p))
+            }
+            _ => false,
+        };
+        let hosts_covered = match (&earlier.hosts, &self.hosts) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(eh), Some(h)) => h.iter().all(|x| eh.iter().any(|e| x.is_covered_by(e))),
         };
         let route_covered = earlier.route.is_none() || earlier.route == self.route;
         let methods_covered = match (&earlier.methods, &self.methods) {
@@ -63,7 +91,7 @@ impl Matcher {
             (Some(_), None) => false,
             (Some(em), Some(m)) => m.iter().all(|x| em.contains(x)),
         };
-        path_covered && route_covered && methods_covered
+        path_covered && hosts_covered && route_covered && methods_covered
     }
 }
 
@@ -82,6 +110,7 @@ mod tests {
             prefix: prefix.map(|p| p.as_bytes().to_vec()),
             route: route.map(|r| r.as_bytes().to_vec()),
             methods: methods.map(|ms| ms.iter().map(|m| m.as_bytes().to_vec()).collect()),
+            ..Matcher::default()
         }
     }
 
@@ -89,6 +118,7 @@ mod tests {
         RequestFacts {
             method: method.as_bytes(),
             path: path.as_bytes(),
+            authority: b"api.example.com",
             route: route.map(str::as_bytes),
         }
     }
@@ -126,5 +156,37 @@ mod tests {
         let routed = m(None, None, Some("r"), None);
         assert!(!all.is_shadowed_by(&routed));
         assert!(routed.is_shadowed_by(&all));
+
+        let template = |t: &str| Matcher {
+            template: Some(PathTemplate::parse(t).unwrap()),
+            ..Matcher::default()
+        };
+        let hosts = |hs: &[&str]| Matcher {
+            hosts: Some(hs.iter().map(|h| HostPattern::parse(h).unwrap()).collect()),
+            ..Matcher::default()
+        };
+        assert!(template("/orders/{id}").is_shadowed_by(&m(None, Some("/orders/"), None, None)));
+        assert!(!template("/orders/{id}").is_shadowed_by(&m(None, Some("/orders/1"), None, None)));
+        assert!(exact.is_shadowed_by(&template("/api/{x}")));
+        assert!(!api.is_shadowed_by(&template("/api/{x}")));
+        assert!(hosts(&["a.example.com"]).is_shadowed_by(&hosts(&["*.example.com"])));
+        assert!(!hosts(&["*.example.com"]).is_shadowed_by(&hosts(&["a.example.com"])));
+        assert!(!all.is_shadowed_by(&hosts(&["a.example.com"])));
+    }
+
+    #[test]
+    fn matches_templates_and_hosts() {
+        let orders = Matcher {
+            template: Some(PathTemplate::parse("/orders/{id}").unwrap()),
+            hosts: Some(vec![HostPattern::parse("*.example.com").unwrap()]),
+            ..Matcher::default()
+        };
+        assert!(orders.matches(&facts("GET", "/orders/7", None)));
+        assert!(!orders.matches(&facts("GET", "/orders/7/x", None)));
+        let other_host = RequestFacts {
+            authority: b"evil.test",
+            ..facts("GET", "/orders/7", None)
+        };
+        assert!(!orders.matches(&other_host));
     }
 }

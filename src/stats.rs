@@ -6,6 +6,13 @@
 //! |---|---|
 //! | `jwt_policy.allowed`, `jwt_policy.denied.<reason>` | counter |
 //! | `jwt_policy.provider.<p>.rule.<r>.allowed` / `.denied.<reason>` | counter |
+//!
+//! `<p>` is the provider that verified (or refused) the token; `anonymous`
+//! for an anonymous rule, `none` when no provider of a rule with several
+//! could be chosen (no token, or an `iss` none of them has).
+//!
+//! | name | kind |
+//! |---|---|
 //! | `jwt_policy.report.would_deny.<reason>` and per provider/rule `.would_deny.<reason>` | counter |
 //! | `jwt_policy.token_cache.hit` / `.miss` | counter |
 //! | `jwt_policy.verify.host` / `.pure` | counter |
@@ -38,14 +45,21 @@ pub enum Kind {
     Gauge,
 }
 
+/// The rule a decision was made under, and the provider it was made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RuleStat {
+    pub rule: RuleId,
+    pub provider: Option<ProviderId>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     Allowed,
     Denied(DenyReason),
-    RuleAllowed(RuleId),
-    RuleDenied(RuleId, DenyReason),
+    RuleAllowed(RuleStat),
+    RuleDenied(RuleStat, DenyReason),
     WouldDeny(DenyReason),
-    RuleWouldDeny(RuleId, DenyReason),
+    RuleWouldDeny(RuleStat, DenyReason),
     CacheHit,
     CacheMiss,
     VerifyHost,
@@ -80,16 +94,15 @@ impl Metric {
                 .get(p)
                 .map_or("unknown", |p| p.name.as_str())
         };
-        let rule = |r: RuleId| {
-            let rule = policy.rules.get(r);
+        let rule = |r: RuleStat| {
+            let rule = policy.rules.get(r.rule);
             let name = rule.map_or("unknown", |r| r.name.as_str());
-            let provider = rule
-                .and_then(|r| match &r.access {
-                    Access::Token(t) => Some(provider(t.provider)),
-                    Access::Anonymous => None,
-                })
-                .unwrap_or("anonymous");
-            format!("jwt_policy.provider.{provider}.rule.{name}")
+            let who = match (r.provider, rule.map(|r| &r.access)) {
+                (Some(p), _) => provider(p),
+                (None, Some(Access::Token(_))) => "none",
+                (None, _) => "anonymous",
+            };
+            format!("jwt_policy.provider.{who}.rule.{name}")
         };
         match self {
             Metric::Allowed => "jwt_policy.allowed".into(),
@@ -148,16 +161,20 @@ pub fn request_counts(
         VerifiedBy::Pure => Metric::VerifyPure,
     });
     let report = policy.mode_for(eval.rule) == Mode::Report;
+    let rule = eval.rule.map(|rule| RuleStat {
+        rule,
+        provider: eval.provider,
+    });
     let (overall, per_rule) = match &eval.outcome {
         Outcome::Wait(_) => (None, None),
-        Outcome::Allow(_) => (Some(Metric::Allowed), eval.rule.map(Metric::RuleAllowed)),
+        Outcome::Allow(_) => (Some(Metric::Allowed), rule.map(Metric::RuleAllowed)),
         Outcome::Deny(d) if report => (
             Some(Metric::WouldDeny(d.reason)),
-            eval.rule.map(|r| Metric::RuleWouldDeny(r, d.reason)),
+            rule.map(|r| Metric::RuleWouldDeny(r, d.reason)),
         ),
         Outcome::Deny(d) => (
             Some(Metric::Denied(d.reason)),
-            eval.rule.map(|r| Metric::RuleDenied(r, d.reason)),
+            rule.map(|r| Metric::RuleDenied(r, d.reason)),
         ),
     };
     [cache, verify, overall, per_rule].into_iter().flatten()
@@ -213,7 +230,12 @@ mod tests {
             cache,
             outcome,
             rewrite: None,
+            claim_state: Vec::new(),
         }
+    }
+
+    fn rs(rule: RuleId, provider: Option<ProviderId>) -> RuleStat {
+        RuleStat { rule, provider }
     }
 
     /// The names are what dashboards and alerts use: they change only on
@@ -224,9 +246,9 @@ mod tests {
         let names: Vec<String> = [
             Metric::Allowed,
             Metric::Denied(DenyReason::Scope),
-            Metric::RuleAllowed(1),
-            Metric::RuleDenied(0, DenyReason::Missing),
-            Metric::RuleWouldDeny(2, DenyReason::Expired),
+            Metric::RuleAllowed(rs(1, Some(0))),
+            Metric::RuleDenied(rs(0, None), DenyReason::Missing),
+            Metric::RuleWouldDeny(rs(2, Some(0)), DenyReason::Expired),
             Metric::WouldDeny(DenyReason::Path),
             Metric::CacheHit,
             Metric::VerifyPure,
@@ -267,7 +289,11 @@ mod tests {
         let allow = eval(Some(1), Outcome::Allow(Grant::default()), CacheUse::Hit);
         assert_eq!(
             request_counts(&p, &allow, None).collect::<Vec<_>>(),
-            [Metric::CacheHit, Metric::Allowed, Metric::RuleAllowed(1)]
+            [
+                Metric::CacheHit,
+                Metric::Allowed,
+                Metric::RuleAllowed(rs(1, Some(0)))
+            ]
         );
         let deny = eval(Some(2), Outcome::Deny(Denial::missing()), CacheUse::NotUsed);
         assert_eq!(
@@ -275,7 +301,7 @@ mod tests {
             [
                 Metric::VerifyHost,
                 Metric::Denied(DenyReason::Missing),
-                Metric::RuleDenied(2, DenyReason::Missing)
+                Metric::RuleDenied(rs(2, Some(0)), DenyReason::Missing)
             ]
         );
         let unmatched = eval(None, Outcome::Deny(Denial::missing()), CacheUse::Miss);

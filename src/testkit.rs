@@ -61,6 +61,11 @@ pub fn jwks() -> Value {
     ]})
 }
 
+/// The public JWKS of a second issuer's key ([`Keys::rsa_other`]).
+pub fn other_jwks() -> Value {
+    json!({"keys": [rsa_jwk("rsa-1", &keys().rsa_other.public_key())]})
+}
+
 fn claims(custom: Value) -> JWTClaims<Value> {
     JWTClaims {
         issued_at: None,
@@ -86,6 +91,11 @@ pub fn cognito(scope: &str) -> Value {
 
 pub fn rs256(c: Value) -> String {
     keys().rsa.sign(claims(c)).unwrap()
+}
+
+/// Signed with the second issuer's key ([`other_jwks`]).
+pub fn rs256_other(c: Value) -> String {
+    keys().rsa_other.sign(claims(c)).unwrap()
 }
 
 pub fn ps256(c: Value) -> String {

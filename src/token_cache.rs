@@ -41,6 +41,8 @@ pub struct VerifiedToken {
     pub claims: Map<String, Value>,
     /// `claims_to_headers` values, computed once.
     pub headers: Vec<(String, String)>,
+    /// `claims_to_filter_state` values `(name, value)`, computed once.
+    pub state: Vec<(String, String)>,
 }
 
 /// Where an entry lives: a keyed hash of the provider and the token.
@@ -122,6 +124,17 @@ impl TokenCache {
         let slot = self.slots.get_mut(&key)?;
         slot.referenced = true;
         Some(&slot.token)
+    }
+
+    /// Whether an entry for `text` presented for `provider` is held (fresh
+    /// or not; [`TokenCache::get`] decides that). Picks the provider of a
+    /// rule with several without parsing the token again.
+    pub fn holds(&self, provider: ProviderId, text: &str) -> bool {
+        self.enabled()
+            && self
+                .slots
+                .get(&self.key(provider, text))
+                .is_some_and(|slot| slot.token.provider == provider && *slot.text == *text)
     }
 
     /// Remembers that `text` verified as `token` (for `token.provider`).
@@ -242,6 +255,7 @@ mod tests {
             scopes: vec![],
             claims: Map::new(),
             headers: vec![],
+            state: vec![],
         }
     }
 

@@ -9,6 +9,7 @@ use std::fmt;
 pub enum Check {
     Path,
     Rule,
+    Provider,
     Token,
     Cache,
     Parse,
@@ -32,6 +33,7 @@ impl Check {
         match self {
             Check::Path => "path",
             Check::Rule => "rule",
+            Check::Provider => "provider",
             Check::Token => "token",
             Check::Cache => "cache",
             Check::Parse => "parse",

@@ -3,8 +3,10 @@
 //! 1. **path**: the path in normal form, or a refusal ([`crate::path`]);
 //! 2. **rule**: the first rule that matches; none, or an anonymous one,
 //!    ends the decision;
-//! 3. **authenticate**: the one token of the request, from the provider's
-//!    locations ([`authenticate`]);
+//! 3. **authenticate**: the one token of the request, from the locations of
+//!    the rule's providers ([`authenticate`]); none is fine with
+//!    `allow_missing`; with several providers, the token's `iss` picks the
+//!    one that verifies it ([`select`]);
 //! 4. **validate**: a token verified before with the same keys, or parse,
 //!    algorithm, key, signature and the provider's claim checks
 //!    ([`validate`]; keys may be missing: wait or 503);
@@ -21,6 +23,7 @@
 mod authenticate;
 mod authorize;
 mod narrate;
+mod select;
 mod validate;
 
 use crate::config::Unmatched;
@@ -60,14 +63,18 @@ pub trait KeyStore {
     }
 }
 
-/// Keys from the configuration only: local JWKS are ready (version 0),
-/// remote ones unavailable. What tools and tests without a host use.
+/// Keys from the configuration only: local JWKS, and the bootstrap keys of
+/// remote ones, are ready (version 0); other remote ones unavailable. What
+/// tools and tests without a host use.
 pub struct ConfiguredKeys<'p>(pub &'p Policy);
 
 impl KeyStore for ConfiguredKeys<'_> {
     fn status(&mut self, provider: ProviderId) -> KeyStatus<'_> {
-        match self.0.providers.get(provider).map(|p| &p.keys) {
-            Some(KeySource::Local(keys)) => KeyStatus::Ready { keys, version: 0 },
+        let p = self.0.providers.get(provider);
+        match (p.map(|p| &p.keys), p.and_then(|p| p.bootstrap.as_ref())) {
+            (Some(KeySource::Local(keys)), _) | (_, Some(keys)) => {
+                KeyStatus::Ready { keys, version: 0 }
+            }
             _ => KeyStatus::Unavailable { retry_after_s: 5 },
         }
     }
@@ -149,6 +156,9 @@ pub struct Evaluation {
     /// The request target to forward when `:path` was not in normal form:
     /// the normal path the rules were matched on, with the original query.
     pub rewrite: Option<Vec<u8>>,
+    /// Claims to publish as filter state (`claims_to_filter_state` of a
+    /// token that passed its provider's checks, allowed or not).
+    pub claim_state: Vec<(String, String)>,
 }
 
 /// Decides one request.
@@ -165,6 +175,7 @@ pub fn evaluate(
         cache: CacheUse::NotUsed,
         outcome: Outcome::Allow(Grant::default()),
         rewrite: None,
+        claim_state: Vec::new(),
     };
     eval.outcome = match decide(policy, env, req, trace, &mut eval) {
         Ok(grant) => Outcome::Allow(grant),
@@ -194,8 +205,13 @@ fn decide(
     let facts = RequestFacts {
         method: req.head.method(),
         path: decision_path,
+        authority: req.head.authority(),
         route: req.route,
     };
+    if policy.bypass_cors_preflight && is_cors_preflight(req.head) {
+        narrate::cors_preflight(trace);
+        return Ok(Grant::default());
+    }
     eval.rule = policy.rules.iter().position(|r| r.matcher.matches(&facts));
     let rule = eval.rule.and_then(|i| policy.rules.get(i));
     narrate::rule(trace, policy, rule);
@@ -214,12 +230,24 @@ fn decide(
         Access::Anonymous => return Ok(Grant::default()),
         Access::Token(t) => t,
     };
-    let Some(provider) = policy.providers.get(requirement.provider) else {
+    if let [only] = requirement.providers.as_slice() {
+        eval.provider = Some(*only);
+    }
+    let Some(found) = authenticate::token(policy, requirement, req.head, trace)? else {
+        narrate::no_token(trace, requirement.allow_missing);
+        return if requirement.allow_missing {
+            Ok(Grant::default())
+        } else {
+            Err(Denial::missing().into())
+        };
+    };
+    let pid = select::provider(policy, requirement, &found, env, trace)?;
+    eval.provider = Some(pid);
+    let Some(provider) = policy.providers.get(pid) else {
         return Err(Denial::invalid_token(DenyReason::Malformed, "no such provider").into());
     };
-    eval.provider = Some(requirement.provider);
-    let found = authenticate::token(provider, req.head, trace)?;
-    let verified = validate::token(policy, requirement.provider, &found, env, trace, eval)?;
+    let verified = validate::token(policy, pid, &found, env, trace, eval)?;
+    eval.claim_state.clone_from(&verified.token.state);
     let authorized = authorize::request(
         provider,
         requirement,
@@ -241,5 +269,15 @@ fn decide(
     })
 }
 
+/// A CORS preflight: `OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method` (browsers send no credentials on it).
+fn is_cors_preflight(head: &crate::request::RequestHead) -> bool {
+    head.method() == b"OPTIONS"
+        && head.first(b"origin").is_some()
+        && head.first(b"access-control-request-method").is_some()
+}
+
+#[cfg(test)]
+mod mesh_tests;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use crate::config::Unmatched;
 use crate::extract::{Extraction, TokenSite};
 use crate::jwks::VerificationKey;
 use crate::path::TargetPath;
-use crate::policy::{Access, Policy, Provider, Rule, TokenRequirement};
+use crate::policy::{Access, Policy, Provider, ProviderId, Rule, TokenRequirement};
 use crate::signature::SignatureError;
 use crate::text::{clip, clip_bytes};
 use crate::token::{Claims, Jws, TokenError};
@@ -47,6 +47,32 @@ pub fn rule(trace: &mut dyn Trace, policy: &Policy, rule: Option<&Rule>) {
                 trace.step(Check::Token, true, &|| "anonymous access".into());
             }
         }
+    }
+}
+
+pub fn cors_preflight(trace: &mut dyn Trace) {
+    trace.step(Check::Rule, true, &|| {
+        "CORS preflight (OPTIONS with Origin and Access-Control-Request-Method): \
+         passed without a token (bypass_cors_preflight)"
+            .into()
+    });
+}
+
+pub fn no_token(trace: &mut dyn Trace, allow_missing: bool) {
+    if allow_missing {
+        trace.step(Check::Token, true, &|| {
+            "no token; the rule allows requests without one (allow_missing)".into()
+        });
+    }
+}
+
+/// The provider that verifies the token, of a rule with several.
+pub fn provider(trace: &mut dyn Trace, policy: &Policy, chosen: Option<ProviderId>) {
+    match chosen.and_then(|pid| policy.providers.get(pid)) {
+        Some(p) => trace.step(Check::Provider, true, &|| format!("provider {}", p.name)),
+        None => trace.step(Check::Provider, false, &|| {
+            "the token's iss is none of the rule's providers".into()
+        }),
     }
 }
 

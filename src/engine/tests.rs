@@ -14,7 +14,7 @@ use crate::signature::NoAcceleration;
 use crate::testkit::{self, CLIENT, ISSUER, NOW, cognito};
 use crate::trace::{NoTrace, Steps};
 
-fn config() -> Value {
+pub(super) fn config() -> Value {
     json!({
       "providers": {
         "cognito": {
@@ -49,17 +49,17 @@ fn config() -> Value {
     })
 }
 
-fn policy_from(v: &Value) -> Policy {
+pub(super) fn policy_from(v: &Value) -> Policy {
     Policy::from_json(v.to_string().as_bytes()).unwrap()
 }
 
-struct Run {
-    eval: Evaluation,
-    plan: Plan,
+pub(super) struct Run {
+    pub eval: Evaluation,
+    pub plan: Plan,
 }
 
 /// `evaluate` with the policy's own keys and the pure-Rust verifier.
-fn decide(
+pub(super) fn decide(
     policy: &Policy,
     req: &RecordedRequest,
     now: u64,
@@ -77,7 +77,7 @@ fn decide(
     evaluate(policy, &mut env, &req.view(&head), trace)
 }
 
-fn run_with(
+pub(super) fn run_with(
     policy: &Policy,
     req: RecordedRequest,
     now: u64,
@@ -96,14 +96,14 @@ fn post(token: &str) -> RecordedRequest {
     RecordedRequest::new("POST", "/api/v1/order").bearer(token)
 }
 
-fn denied(r: &Run) -> &Denial {
+pub(super) fn denied(r: &Run) -> &Denial {
     match &r.eval.outcome {
         Outcome::Deny(d) => d,
         other => panic!("expected a denial, got {other:?}"),
     }
 }
 
-fn assert_denied(r: &Run, reason: DenyReason, status: u16) {
+pub(super) fn assert_denied(r: &Run, reason: DenyReason, status: u16) {
     let d = denied(r);
     assert_eq!((d.reason, d.status), (reason, status), "{d:?}");
     let Plan::Respond(resp) = &r.plan else {
@@ -124,7 +124,7 @@ fn assert_denied(r: &Run, reason: DenyReason, status: u16) {
     }
 }
 
-fn edits(r: &Run) -> &crate::plan::Edits {
+pub(super) fn edits(r: &Run) -> &crate::plan::Edits {
     match &r.plan {
         Plan::Forward(e) => e,
         other => panic!("expected the request to be forwarded, got {other:?}"),

@@ -182,6 +182,17 @@ fn verified(pid: ProviderId, key_version: u64, provider: &Provider, jws: Jws<'_>
             ))
         })
         .collect();
+    let state = provider
+        .claims_to_filter_state
+        .iter()
+        .filter_map(|(claim, name)| {
+            let value = claims::lookup(&c.all, claim)?;
+            Some((
+                name.clone(),
+                claims::header_value(value, MAX_CLAIM_HEADER_BYTES)?,
+            ))
+        })
+        .collect();
     VerifiedToken {
         provider: pid,
         key_version,
@@ -190,6 +201,7 @@ fn verified(pid: ProviderId, key_version: u64, provider: &Provider, jws: Jws<'_>
         scopes: c.scopes,
         claims: c.all,
         headers,
+        state,
     }
 }
 

@@ -10,8 +10,9 @@ use std::cell::RefCell;
 
 use crate::denial::{Denial, HttpResponse};
 use crate::engine::{self, Env, Evaluation, Outcome, Wait};
+use crate::filter_state;
 use crate::plan::{self, Edits, Plan};
-use crate::policy::{KeySource, Policy, ProviderId};
+use crate::policy::{Policy, ProviderId};
 use crate::remote_jwks::records::{FetchFailure, Millis, Purpose};
 use crate::remote_jwks::{Context, KeysEvent, RemoteKeys, check_response};
 use crate::route_check::{self, Ticket};
@@ -77,10 +78,8 @@ impl Vm {
         if let Ok(mut keys) = self.keys.try_borrow_mut() {
             keys.start(&self.cx(), &mut events);
         }
-        for p in &self.policy.providers {
-            if let KeySource::Local(keys) = &p.keys {
-                crate::signature::Verifier::prepare(&self.verifier, keys);
-            }
+        for keys in self.policy.configured_key_sets() {
+            crate::signature::Verifier::prepare(&self.verifier, keys);
         }
         self.report(events);
     }
@@ -133,6 +132,7 @@ impl Vm {
             }
         };
         self.account(&eval);
+        self.publish(&eval);
         self.metrics.flush_if_due(now);
         if self.metrics.has_pending() {
             let change = self
@@ -233,6 +233,18 @@ impl Vm {
         }
         if matches!(eval.outcome, Outcome::Deny(_)) && abi::log_level() <= Level::Debug {
             abi::log(Level::Debug, &plan::describe(&self.policy, eval));
+        }
+    }
+
+    /// Filter state for access logs and later filters.
+    fn publish(&self, eval: &Evaluation) {
+        if !self.policy.publishes_filter_state {
+            return;
+        }
+        for (name, value) in filter_state::entries(&self.policy, eval) {
+            if abi::set_property(&[name.as_str()], &value).is_err() {
+                abi::log(Level::Warn, &format!("could not set filter state {name}"));
+            }
         }
     }
 

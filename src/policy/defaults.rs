@@ -12,6 +12,10 @@ pub const DECISION_HEADER: &str = "x-jwt-policy-decision";
 pub const USE_HOST_CRYPTO: bool = true;
 /// `route_check`.
 pub const ROUTE_CHECK: bool = false;
+/// `bypass_cors_preflight`.
+pub const BYPASS_CORS_PREFLIGHT: bool = false;
+/// `decision_to_filter_state`.
+pub const DECISION_TO_FILTER_STATE: bool = false;
 
 /// Longest provider and rule name.
 pub const MAX_NAME_LEN: usize = 64;

@@ -26,6 +26,7 @@ mod settings;
 use crate::claims::ClaimRule;
 use crate::config::{Mode, PluginConfig, Unmatched};
 use crate::extract::TokenLocation;
+use crate::jwks::KeySet;
 use crate::limits::Limits;
 use crate::path::PathRules;
 use crate::rules::Matcher;
@@ -50,10 +51,14 @@ pub enum Access {
     Token(TokenRequirement),
 }
 
-/// A token from `provider` holding the scopes and claims listed.
+/// A token from one of `providers` holding the scopes and claims listed.
 #[derive(Debug)]
 pub struct TokenRequirement {
-    pub provider: ProviderId,
+    /// Never empty; with several, the token's `iss` picks the one that
+    /// verifies it.
+    pub providers: Vec<ProviderId>,
+    /// A request without a token passes (one with a token must pass).
+    pub allow_missing: bool,
     pub any_scopes: Vec<String>,
     pub all_scopes: Vec<String>,
     pub claims: Vec<ClaimRule>,
@@ -93,6 +98,13 @@ pub struct Policy {
     /// The filter runs a second time later in the chain and decides
     /// route-name rules again on the route the request is forwarded on.
     pub route_check: bool,
+    /// CORS preflights need no token.
+    pub bypass_cors_preflight: bool,
+    /// Every decision is published as filter state.
+    pub decision_to_filter_state: bool,
+    /// Whether anything is published as filter state (the decision, or a
+    /// provider's claims).
+    pub publishes_filter_state: bool,
 }
 
 impl Policy {
@@ -111,6 +123,15 @@ impl Policy {
 
     pub fn provider_id(&self, name: &str) -> Option<ProviderId> {
         self.providers.iter().position(|p| p.name == name)
+    }
+
+    /// The key sets the configuration holds: local JWKS, and the
+    /// bootstrap keys of remote ones.
+    pub fn configured_key_sets(&self) -> impl Iterator<Item = &KeySet> {
+        self.providers.iter().filter_map(|p| match &p.keys {
+            KeySource::Local(keys) => Some(keys),
+            _ => p.bootstrap.as_ref(),
+        })
     }
 
     /// The mode a decision of `rule` is carried out in (`None`: unmatched).
@@ -151,6 +172,38 @@ fn compile(config: &PluginConfig, problems: &mut Problems) -> Option<Policy> {
             problems.refuse(format!("rules[{i}].name"), "duplicate rule name");
         }
     }
+    // A rule with several providers picks one by the token's `iss`: two
+    // with one issuer would leave the choice to their order.
+    for (i, r) in rules.iter().enumerate() {
+        let Some(Rule {
+            access: Access::Token(t),
+            ..
+        }) = r
+        else {
+            continue;
+        };
+        let issuers: Vec<Option<&str>> = t
+            .providers
+            .iter()
+            .map(|pid| {
+                providers
+                    .get(*pid)
+                    .and_then(Option::as_ref)
+                    .map(|p| p.issuer.as_str())
+            })
+            .collect();
+        let twice = issuers
+            .iter()
+            .enumerate()
+            .any(|(j, iss)| iss.is_some() && issuers.get(..j).unwrap_or_default().contains(iss));
+        if twice {
+            problems.refuse(
+                format!("rules[{i}].requires.providers"),
+                "two of these providers have the same issuer: the token's iss could not tell \
+                 which one verifies it",
+            );
+        }
+    }
     let realm = realm(config, problems);
     let decision_header = decision_header(config, &providers, problems);
     let managed_headers = managed_headers(&providers, decision_header.as_deref(), problems);
@@ -161,6 +214,13 @@ fn compile(config: &PluginConfig, problems: &mut Problems) -> Option<Policy> {
     let providers: Vec<Provider> = providers.into_iter().collect::<Option<_>>()?;
     let rules: Vec<Rule> = rules.into_iter().collect::<Option<_>>()?;
     let uses_route_names = rules.iter().any(|r| r.matcher.uses_route());
+    let decision_to_filter_state = config
+        .decision_to_filter_state
+        .unwrap_or(defaults::DECISION_TO_FILTER_STATE);
+    let publishes_filter_state = decision_to_filter_state
+        || providers
+            .iter()
+            .any(|p| !p.claims_to_filter_state.is_empty());
     Some(Policy {
         providers,
         rules,
@@ -175,6 +235,11 @@ fn compile(config: &PluginConfig, problems: &mut Problems) -> Option<Policy> {
         use_host_crypto: config.use_host_crypto.unwrap_or(defaults::USE_HOST_CRYPTO),
         paths,
         route_check,
+        bypass_cors_preflight: config
+            .bypass_cors_preflight
+            .unwrap_or(defaults::BYPASS_CORS_PREFLIGHT),
+        decision_to_filter_state,
+        publishes_filter_state,
     })
 }
 

@@ -7,6 +7,7 @@ use crate::b64;
 use crate::claims::ClaimRule;
 use crate::config::{ClaimConfig, ProviderConfig};
 use crate::extract::TokenLocation;
+use crate::jwks::KeySet;
 use crate::limits::Limits;
 use crate::text::clip;
 
@@ -40,7 +41,12 @@ pub struct Provider {
     pub locations: Vec<TokenLocation>,
     pub claims: Vec<ClaimRule>,
     pub claims_to_headers: Vec<ClaimHeader>,
+    /// `(claim, filter state name)`: published as `wasm.jwt_policy.claim.<name>`.
+    pub claims_to_filter_state: Vec<(String, String)>,
     pub forward_token: bool,
+    /// With a remote JWKS: keys from the configuration that serve until
+    /// the first fetch, and whenever no fetched keys are usable.
+    pub bootstrap: Option<KeySet>,
 }
 
 /// Provider `name`; every problem is recorded, `None` when there was one.
@@ -79,6 +85,10 @@ pub fn compile(
     let keys = algorithms
         .as_ref()
         .and_then(|algs| key_source(p, algs, limits, &at, problems));
+    let bootstrap = match (&p.local_jwks, &p.remote_jwks) {
+        (Some(doc), Some(_)) => problems.take(keys::local_jwks(&at("local_jwks"), doc, limits)),
+        _ => None,
+    };
 
     let clock_skew_s = p.clock_skew_s.unwrap_or(d::CLOCK_SKEW_S);
     if clock_skew_s > d::MAX_CLOCK_SKEW_S {
@@ -90,6 +100,7 @@ pub fn compile(
     let locations = token_locations(p, &at, problems);
     let claims = claim_rules(&at("claims"), &p.claims, problems);
     let claims_to_headers = claim_headers(p, &at, problems);
+    let claims_to_filter_state = claim_filter_state(p, &at, problems);
     if problems.len() != before {
         return None;
     }
@@ -107,7 +118,9 @@ pub fn compile(
         locations,
         claims,
         claims_to_headers,
+        claims_to_filter_state,
         forward_token: p.forward_token.unwrap_or(d::FORWARD_TOKEN),
+        bootstrap,
     })
 }
 
@@ -197,13 +210,6 @@ fn key_source(
 ) -> Option<KeySource> {
     let wants_keys = algorithms.iter().any(|a| !a.is_symmetric());
     match (&p.local_jwks, &p.remote_jwks) {
-        (Some(_), Some(_)) => {
-            problems.refuse(
-                at("remote_jwks"),
-                "local_jwks and remote_jwks are exclusive",
-            );
-            None
-        }
         (None, None) if wants_keys => {
             problems.refuse(
                 at("local_jwks"),
@@ -215,9 +221,8 @@ fn key_source(
         (Some(doc), None) => problems
             .take(keys::local_jwks(&at("local_jwks"), doc, limits))
             .map(KeySource::Local),
-        (None, Some(r)) => {
-            keys::remote_jwks(&at("remote_jwks"), r, problems).map(KeySource::Remote)
-        }
+        // With local_jwks too, those are bootstrap keys (see `compile`).
+        (_, Some(r)) => keys::remote_jwks(&at("remote_jwks"), r, problems).map(KeySource::Remote),
     }
 }
 
@@ -252,6 +257,31 @@ fn claim_headers(
     out
 }
 
+fn claim_filter_state(
+    p: &ProviderConfig,
+    at: &dyn Fn(&str) -> String,
+    problems: &mut Problems,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, c) in p.claims_to_filter_state.iter().enumerate() {
+        if c.claim.is_empty() {
+            problems.refuse(
+                at(&format!("claims_to_filter_state[{i}].claim")),
+                "must not be empty",
+            );
+        }
+        let field = at(&format!("claims_to_filter_state[{i}].name"));
+        if !is_name(&c.name) {
+            problems.refuse(field, "names use letters, digits, '_' and '-'");
+        } else if out.iter().any(|(_, n)| *n == c.name) {
+            problems.refuse(field, "is published twice");
+        } else {
+            out.push((c.claim.clone(), c.name.clone()));
+        }
+    }
+    out
+}
+
 /// Claim checks (`claims` of a provider or of a rule's `requires`).
 pub fn claim_rules(field: &str, claims: &[ClaimConfig], problems: &mut Problems) -> Vec<ClaimRule> {
     let mut out = Vec::with_capacity(claims.len());
@@ -260,10 +290,17 @@ pub fn claim_rules(field: &str, claims: &[ClaimConfig], problems: &mut Problems)
         if c.claim.is_empty() {
             problems.refuse(format!("{field}[{i}].claim"), "must not be empty");
         }
-        if c.one_of.is_empty() {
-            problems.refuse(format!("{field}[{i}].one_of"), "must not be empty");
+        match &c.one_of {
+            Some(values) if values.is_empty() => {
+                problems.refuse(format!("{field}[{i}].one_of"), "must not be empty");
+            }
+            None if c.required == Some(false) => problems.refuse(
+                format!("{field}[{i}].one_of"),
+                "required when the claim is not required (the check would check nothing)",
+            ),
+            _ => {}
         }
-        for (j, v) in c.one_of.iter().enumerate() {
+        for (j, v) in c.one_of.iter().flatten().enumerate() {
             if !(v.is_string() || v.is_number() || v.is_boolean()) {
                 problems.refuse(
                     format!("{field}[{i}].one_of[{j}]"),

@@ -3,7 +3,9 @@
 //! claims).
 
 use crate::config::{Mode, RuleConfig};
+use crate::hosts::HostPattern;
 use crate::path::{self, PathRules};
+use crate::path_template::PathTemplate;
 use crate::rules::Matcher;
 use crate::text::clip;
 
@@ -92,6 +94,45 @@ fn matcher(
     };
     let path = path_field("path", &m.path);
     let prefix = path_field("prefix", &m.prefix);
+    // The literal parts of a template get the normal form too; a template
+    // with `{...}` is normal as long as its literals are.
+    let template = match &m.path_template {
+        None => Some(None),
+        Some(_) if m.path.is_some() || m.prefix.is_some() => {
+            problems.refuse(
+                at("match.path_template"),
+                "exclusive with match.path and match.prefix",
+            );
+            None
+        }
+        Some(t) => match path_field("path_template", &Some(t.clone())) {
+            Some(Some(normal)) => match PathTemplate::parse(&String::from_utf8_lossy(&normal)) {
+                Ok(parsed) => Some(Some(parsed)),
+                Err(why) => {
+                    problems.refuse(at("match.path_template"), why);
+                    None
+                }
+            },
+            _ => None,
+        },
+    };
+    let hosts = match &m.hosts {
+        None => Some(None),
+        Some(hs) if hs.is_empty() => {
+            problems.refuse(at("match.hosts"), "must not be empty");
+            None
+        }
+        Some(hs) => {
+            let mut out = Vec::with_capacity(hs.len());
+            for (j, h) in hs.iter().enumerate() {
+                match HostPattern::parse(h) {
+                    Ok(p) => out.push(p),
+                    Err(why) => problems.refuse(at(&format!("match.hosts[{j}]")), why),
+                }
+            }
+            (out.len() == hs.len()).then_some(Some(out))
+        }
+    };
     let methods = match &m.methods {
         None => Some(None),
         Some(ms) if ms.is_empty() => {
@@ -116,6 +157,8 @@ fn matcher(
     Some(Matcher {
         path: path?,
         prefix: prefix?,
+        template: template?,
+        hosts: hosts?,
         route: m.route.as_ref().map(|r| r.as_bytes().to_vec()),
         methods: methods?,
     })
@@ -135,6 +178,13 @@ fn access(
             );
             return None;
         }
+        (true, None) if r.allow_missing => {
+            problems.refuse(
+                at("allow_missing"),
+                "only with requires (an anonymous rule ignores tokens)",
+            );
+            return None;
+        }
         (true, None) => return Some(Access::Anonymous),
         (false, None) => {
             problems.refuse(at("requires"), "required unless allow_anonymous is true");
@@ -142,19 +192,46 @@ fn access(
         }
         (false, Some(req)) => req,
     };
-    let provider: Option<ProviderId> = match &req.provider {
-        Some(name) => {
-            let found = providers.iter().position(|p| p == name);
-            if found.is_none() {
-                problems.refuse(
-                    at("requires.provider"),
-                    format!("unknown provider \"{}\"", clip(name, d::MAX_NAME_LEN)),
-                );
-            }
-            found
+    let mut resolve = |field: &str, name: &str| -> Option<ProviderId> {
+        let found = providers.iter().position(|p| *p == name);
+        if found.is_none() {
+            problems.refuse(
+                at(field),
+                format!("unknown provider \"{}\"", clip(name, d::MAX_NAME_LEN)),
+            );
         }
-        None if providers.len() == 1 => Some(0),
-        None => {
+        found
+    };
+    let chosen: Option<Vec<ProviderId>> = match (&req.provider, &req.providers) {
+        (Some(_), Some(_)) => {
+            problems.refuse(at("requires.providers"), "exclusive with requires.provider");
+            None
+        }
+        (Some(name), None) => resolve("requires.provider", name).map(|p| vec![p]),
+        (None, Some(names)) if names.is_empty() => {
+            problems.refuse(at("requires.providers"), "must not be empty");
+            None
+        }
+        (None, Some(names)) => {
+            let ids: Vec<Option<ProviderId>> = names
+                .iter()
+                .enumerate()
+                .map(|(j, n)| resolve(&format!("requires.providers[{j}]"), n))
+                .collect();
+            let ids: Option<Vec<ProviderId>> = ids.into_iter().collect();
+            if let Some(ids) = &ids
+                && ids
+                    .iter()
+                    .enumerate()
+                    .any(|(j, id)| ids.get(..j).unwrap_or_default().contains(id))
+            {
+                problems.refuse(at("requires.providers"), "a provider is listed twice");
+                return None;
+            }
+            ids
+        }
+        (None, None) if providers.len() == 1 => Some(vec![0]),
+        (None, None) => {
             problems.refuse(
                 at("requires.provider"),
                 "required when more than one provider is configured",
@@ -184,7 +261,8 @@ fn access(
     let scope_hint = (!named.is_empty()).then(|| named.join(" "));
     let claims = claim_rules(&at("requires.claims"), &req.claims, problems);
     Some(Access::Token(TokenRequirement {
-        provider: provider?,
+        providers: chosen?,
+        allow_missing: r.allow_missing,
         any_scopes,
         all_scopes,
         claims,

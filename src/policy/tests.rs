@@ -192,10 +192,84 @@ fn refuses_bad_values_naming_the_field() {
             Box::new(|c| c["providers"]["cognito"]["clock_skew_s"] = json!(100_000)),
         ),
         (
-            "providers.cognito.remote_jwks",
+            "providers.cognito.local_jwks.keys",
             Box::new(|c| {
+                // Bootstrap keys are checked like local ones.
                 c["providers"]["cognito"]["remote_jwks"] =
-                    json!({"cluster": "c", "uri": "https://h/j"})
+                    json!({"cluster": "c", "uri": "https://h/j"});
+                c["providers"]["cognito"]["local_jwks"] = json!({"keys": []});
+            }),
+        ),
+        (
+            "providers.cognito.claims_to_filter_state[0].name",
+            Box::new(|c| {
+                c["providers"]["cognito"]["claims_to_filter_state"] =
+                    json!([{"claim": "sub", "name": "a.b"}])
+            }),
+        ),
+        (
+            "providers.cognito.claims_to_filter_state[1].name",
+            Box::new(|c| {
+                c["providers"]["cognito"]["claims_to_filter_state"] =
+                    json!([{"claim": "sub", "name": "s"}, {"claim": "client_id", "name": "s"}])
+            }),
+        ),
+        (
+            "providers.cognito.claims[0].one_of",
+            Box::new(|c| {
+                c["providers"]["cognito"]["claims"] = json!([{"claim": "sub", "required": false}])
+            }),
+        ),
+        (
+            "rules[1].match.path_template",
+            Box::new(|c| c["rules"][1]["match"]["path_template"] = json!("/orders/{id}")),
+        ),
+        (
+            "rules[0].match.path_template",
+            Box::new(|c| {
+                c["rules"][0]["match"] = json!({"path_template": "/orders/{id+}/x"});
+            }),
+        ),
+        (
+            "rules[0].match.path_template",
+            Box::new(|c| c["rules"][0]["match"] = json!({"path_template": "/a{id}"})),
+        ),
+        (
+            "rules[0].match.hosts",
+            Box::new(|c| c["rules"][0]["match"]["hosts"] = json!([])),
+        ),
+        (
+            "rules[0].match.hosts[1]",
+            Box::new(|c| c["rules"][0]["match"]["hosts"] = json!(["a.example", "a*.example"])),
+        ),
+        (
+            "rules[0].allow_missing",
+            Box::new(|c| c["rules"][0]["allow_missing"] = json!(true)),
+        ),
+        (
+            "rules[1].requires.providers",
+            Box::new(|c| c["rules"][1]["requires"]["providers"] = json!(["cognito"])),
+        ),
+        (
+            "rules[1].requires.providers[1]",
+            Box::new(|c| {
+                c["rules"][1]["requires"] = json!({"providers": ["cognito", "nope"]});
+            }),
+        ),
+        (
+            "rules[1].requires.providers",
+            Box::new(|c| {
+                c["rules"][1]["requires"] = json!({"providers": ["cognito", "cognito"]});
+            }),
+        ),
+        (
+            "rules[1].requires.providers",
+            Box::new(|c| {
+                c["providers"]["twin"] = c["providers"]["cognito"].clone();
+                c["rules"][1]["requires"] = json!({"providers": ["cognito", "twin"]});
+                for r in 2..4 {
+                    c["rules"][r]["requires"]["provider"] = json!("cognito");
+                }
             }),
         ),
         (

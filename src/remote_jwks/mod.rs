@@ -68,7 +68,8 @@ pub struct Progress {
     pub last_done: Millis,
     /// A fetch is running (any VM) or claimed by this one.
     pub fetching: bool,
-    /// The version of the keys this VM uses.
+    /// The version of the fetched keys this VM may use now (`None`: none
+    /// usable; bootstrap keys are not an arrival).
     pub version: Option<u64>,
 }
 
@@ -121,7 +122,8 @@ impl RemoteKeys {
     }
 
     /// At configuration: creates the coordination records other VMs have
-    /// not, and picks up keys they already fetched.
+    /// not, and picks up keys they already fetched. (The verifier learns
+    /// bootstrap keys with the local ones: [`Policy::key_sets`].)
     pub fn start(&mut self, cx: &Context<'_>, events: &mut Vec<KeysEvent>) {
         for (pid, slot) in self.providers.iter_mut().enumerate() {
             let Some(p) = slot else { continue };
@@ -185,7 +187,8 @@ impl RemoteKeys {
                     }),
                 }
             }
-            out.starving |= !matches!(p.status(store, now, false), KeyStatus::Ready { .. });
+            // Bootstrap keys serve, but the fetched ones are still missing.
+            out.starving |= p.usable(now).is_none();
         }
         out
     }
@@ -233,7 +236,7 @@ impl RemoteKeys {
         Progress {
             last_done,
             fetching,
-            version: p.installed.as_ref().map(|i| i.meta.version),
+            version: p.usable(now).map(|i| i.meta.version),
         }
     }
 }
@@ -270,9 +273,15 @@ pub struct KeysView<'a> {
     pub events: Vec<KeysEvent>,
 }
 
+/// The version bootstrap keys are known by: fetched versions start at 1,
+/// so tokens verified with bootstrap keys leave the cache when fetched keys
+/// arrive.
+pub const BOOTSTRAP_VERSION: u64 = 0;
+
 impl KeyStore for KeysView<'_> {
     fn status(&mut self, provider: ProviderId) -> KeyStatus<'_> {
-        match self.policy.providers.get(provider).map(|p| &p.keys) {
+        let configured = self.policy.providers.get(provider);
+        match configured.map(|p| &p.keys) {
             Some(KeySource::Local(keys)) => KeyStatus::Ready { keys, version: 0 },
             Some(KeySource::Remote(_)) => {
                 let Some(Some(p)) = self.remote.providers.get_mut(provider) else {
@@ -280,6 +289,14 @@ impl KeyStore for KeysView<'_> {
                 };
                 if p.sync(self.cx.store, self.cx.limits) {
                     installed(provider, p, self.cx.verifier, &mut self.events);
+                }
+                if p.usable(self.now).is_none()
+                    && let Some(bootstrap) = configured.and_then(|c| c.bootstrap.as_ref())
+                {
+                    return KeyStatus::Ready {
+                        keys: bootstrap,
+                        version: BOOTSTRAP_VERSION,
+                    };
                 }
                 let status = p.status(self.cx.store, self.now, self.last_chance);
                 if matches!(status, KeyStatus::Loading) {

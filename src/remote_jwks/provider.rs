@@ -169,9 +169,7 @@ impl ProviderKeys {
     /// The keys for a request at `now`. With `last_chance` (the request has
     /// waited long enough) "wait for keys" becomes "unavailable".
     pub fn status(&self, store: &dyn SharedStore, now: Millis, last_chance: bool) -> KeyStatus<'_> {
-        if let Some(installed) = &self.installed
-            && installed.meta.usable_at(now, &self.spec)
-        {
+        if let Some(installed) = self.usable(now) {
             return KeyStatus::Ready {
                 keys: &installed.keys,
                 version: installed.meta.version,
@@ -184,6 +182,14 @@ impl ProviderKeys {
         }
         let retry_after_s = state.next_attempt.saturating_sub(now).div_ceil(1000).max(1);
         KeyStatus::Unavailable { retry_after_s }
+    }
+
+    /// The fetched keys, when they may serve at `now` (within
+    /// `max_stale_s` of their expiry).
+    pub fn usable(&self, now: Millis) -> Option<&Installed> {
+        self.installed
+            .as_ref()
+            .filter(|i| i.meta.usable_at(now, &self.spec))
     }
 
     /// An unknown `kid`: true when a refetch is under way or was just

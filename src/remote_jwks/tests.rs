@@ -98,8 +98,11 @@ const MAX_STALE_S: u64 = 3600;
 const COOLDOWN_S: u64 = 30;
 
 fn policy() -> Policy {
-    Policy::from_json(
-        json!({
+    policy_with(|_| {})
+}
+
+fn policy_with(change: impl FnOnce(&mut Value)) -> Policy {
+    let mut config = json!({
             "providers": {"idp": {
                 "issuer": "https://idp.example.com",
                 "remote_jwks": {
@@ -109,11 +112,9 @@ fn policy() -> Policy {
                 }
             }},
             "rules": [{"match": {}, "requires": {}}]
-        })
-        .to_string()
-        .as_bytes(),
-    )
-    .unwrap()
+    });
+    change(&mut config);
+    Policy::from_json(config.to_string().as_bytes()).unwrap()
 }
 
 fn jwks(keys: &[Value]) -> Vec<u8> {
@@ -132,7 +133,10 @@ struct Proxy {
 
 impl Proxy {
     fn new(workers: usize) -> Proxy {
-        let policy = policy();
+        Proxy::with(workers, policy())
+    }
+
+    fn with(workers: usize, policy: Policy) -> Proxy {
         let net = Rc::new(Net::default());
         let vms = (0..workers)
             .map(|vm| {
@@ -507,4 +511,47 @@ fn compare_and_swap_races_are_settled() {
     r.tick(0);
     assert_eq!(r.started().len(), 1);
     assert_eq!(r.started()[0].vm, 1);
+}
+
+#[test]
+fn bootstrap_keys_serve_until_fetched_keys_arrive_and_whenever_none_are_usable() {
+    let policy = policy_with(|c| {
+        c["providers"]["idp"]["local_jwks"] = json!({"keys": [rsa_jwk("boot")]});
+    });
+    let mut p = Proxy::with(2, policy);
+    // Before any fetch: the bootstrap keys serve, version 0, no request
+    // waits or kicks the tick.
+    assert_eq!(p.status(0, false), ("ready", Some(0), false));
+    // The fetch still starts, and the tick stays fast until it lands.
+    assert!(p.tick(0).starving);
+    assert_eq!(p.started().len(), 1);
+    // The IdP is down: the bootstrap keys go on serving.
+    let token = p.last_token();
+    p.answer(token, Some(503), b"");
+    assert_eq!(p.status(1, false), ("ready", Some(0), false));
+    assert_eq!(p.vms[1].0.progress(&p.store, 0, p.now).version, None);
+    // A token with a kid the bootstrap keys lack may wait for a refetch,
+    // which fails too: the waiter's fetch is over, no keys "arrived".
+    p.now += COOLDOWN_S * 1000 + 1;
+    assert!(p.unknown_kid(1));
+    p.tick(1);
+    let token = p.last_token();
+    p.answer(token, Some(503), b"");
+    let progress = p.vms[1].0.progress(&p.store, 0, p.now);
+    assert_eq!((progress.version, progress.fetching), (None, false));
+    // The IdP is back with rotated keys: fetched keys take over (version
+    // 1, so tokens cached under the bootstrap keys are dropped).
+    p.now += 3_600_000;
+    p.tick(0);
+    let token = p.last_token();
+    p.answer(token, Some(200), &jwks(&[rsa_jwk("rotated")]));
+    assert_eq!(p.status(0, false), ("ready", Some(1), false));
+    assert_eq!(p.status(1, false), ("ready", Some(1), false));
+    assert!(!p.tick(1).starving);
+    // Fetched keys too stale to use: the bootstrap keys serve again rather
+    // than failing every request.
+    p.net.refuse.set(true);
+    p.now += (TTL_S + MAX_STALE_S) * 1000 + 1;
+    assert_eq!(p.status(0, false), ("ready", Some(0), false));
+    assert!(p.tick(0).starving);
 }

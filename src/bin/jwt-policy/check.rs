@@ -371,24 +371,43 @@ pub fn lint(config: &PluginConfig, policy: &Policy) -> Vec<Finding> {
         let Access::Token(req) = &rule.access else {
             continue;
         };
-        let Some(provider) = policy.providers.get(req.provider) else {
+        // A scope no provider of the rule can issue: only when every one
+        // of them lists its scopes.
+        let mut known: Vec<&String> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut all_listed = !req.providers.is_empty();
+        for pid in &req.providers {
+            let Some(provider) = policy.providers.get(*pid) else {
+                all_listed = false;
+                continue;
+            };
+            match config
+                .providers
+                .get(&provider.name)
+                .map(|p| &p.known_scopes)
+                .filter(|k| !k.is_empty())
+            {
+                Some(k) => {
+                    known.extend(k.iter());
+                    names.push(&provider.name);
+                }
+                None => all_listed = false,
+            }
+        }
+        if !all_listed {
             continue;
-        };
-        let known = config
-            .providers
-            .get(&provider.name)
-            .map(|p| &p.known_scopes)
-            .filter(|k| !k.is_empty());
-        let Some(known) = known else { continue };
+        }
+        let whose = names
+            .iter()
+            .map(|n| format!("providers.{n}.known_scopes"))
+            .collect::<Vec<_>>()
+            .join(" or ");
         for (list, scopes) in [("scopes", &req.any_scopes), ("all_scopes", &req.all_scopes)] {
             for (j, scope) in scopes.iter().enumerate() {
-                if !known.contains(scope) {
+                if !known.contains(&scope) {
                     w.push(Finding::warning(
                         at(&format!("requires.{list}[{j}]")),
-                        format!(
-                            "\"{scope}\" is not in providers.{}.known_scopes: no token can hold it",
-                            provider.name
-                        ),
+                        format!("\"{scope}\" is not in {whose}: no token can hold it"),
                     ));
                 }
             }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use jwt_policy::config::Mode;
 use jwt_policy::denial::HttpResponse;
 use jwt_policy::engine::{self, Env, KeyStatus, KeyStore, Outcome};
+use jwt_policy::filter_state;
 use jwt_policy::jwks::{self, KeySet};
 use jwt_policy::plan::{self, Plan};
 use jwt_policy::policy::{Access, KeySource, Policy, Provider, ProviderId, Rule};
@@ -49,6 +50,9 @@ pub struct Args {
     /// The request target (path and query) as the client sends it.
     #[arg(long, value_name = "P")]
     path: OsString,
+    /// The request's host (`:authority`), for rules that match hosts.
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
     /// The Envoy route name (`xds.route_name`) the request takes.
     #[arg(long, value_name = "NAME")]
     route: Option<String>,
@@ -85,9 +89,16 @@ impl OfflineKeys<'_> {
 
 impl KeyStore for OfflineKeys<'_> {
     fn status(&mut self, provider: ProviderId) -> KeyStatus<'_> {
-        let keys = match self.policy.providers.get(provider).map(|p| &p.keys) {
+        let p = self.policy.providers.get(provider);
+        let keys = match p.map(|p| &p.keys) {
             Some(KeySource::Local(keys)) => Some(keys),
-            Some(KeySource::Remote(_)) => self.given.get(provider).and_then(Option::as_ref),
+            // Given keys stand for the fetched ones; else the bootstrap
+            // keys serve, as they do before the first fetch.
+            Some(KeySource::Remote(_)) => self
+                .given
+                .get(provider)
+                .and_then(Option::as_ref)
+                .or_else(|| p.and_then(|p| p.bootstrap.as_ref())),
             _ => None,
         };
         match keys {
@@ -105,6 +116,11 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
         method: args.method.as_bytes().to_vec(),
         path: os_bytes(&args.path, "--path")?,
         route: args.route.as_ref().map(|r| r.as_bytes().to_vec()),
+        authority: args
+            .host
+            .as_ref()
+            .map(|h| h.as_bytes().to_vec())
+            .unwrap_or_default(),
         ..RecordedRequest::default()
     };
     if let Some(token) = &args.token {
@@ -118,6 +134,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
         req.headers.push(parse_header(h)?);
     }
     let now = args.now.unwrap_or_else(now);
+    if args.host.is_none()
+        && let Some(r) = policy.rules.iter().find(|r| r.matcher.hosts.is_some())
+    {
+        notes.push(format!(
+            "rule {} matches by host and no --host was given: it cannot match",
+            r.name
+        ));
+    }
 
     let mut keys = OfflineKeys {
         policy: &policy,
@@ -142,8 +166,20 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
         .and_then(|i| policy.providers.get(i).map(|p| (i, p)));
     // Without keys for a remote provider the engine says 503; the filter
     // would fetch them first, so offline there is no answer.
-    let missing_keys = provider
-        .filter(|(i, p)| matches!(p.keys, KeySource::Remote(_)) && keys.given(*i).is_none());
+    let remote_unfetched = |i: ProviderId, p: &Provider| {
+        matches!(p.keys, KeySource::Remote(_)) && keys.given(i).is_none()
+    };
+    let missing_keys = provider.filter(|(i, p)| remote_unfetched(*i, p) && p.bootstrap.is_none());
+    if let Some((i, p)) = provider
+        && remote_unfetched(i, p)
+        && p.bootstrap.is_some()
+    {
+        notes.push(format!(
+            "provider {} was checked with its bootstrap keys (local_jwks); at run time the \
+             keys fetched from its JWKS URL replace them (pass --jwks to check with those)",
+            p.name
+        ));
+    }
     let undetermined = match (&eval.outcome, missing_keys) {
         (Outcome::Wait(_), _) => true,
         (Outcome::Deny(d), Some(_)) => d.reason == jwt_policy::denial::DenyReason::JwksUnavailable,
@@ -179,6 +215,19 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
         Outcome::Deny(d) => ("deny", Some(d)),
         Outcome::Wait(_) => ("undetermined", None),
     };
+    let published: Vec<(String, String)> = if undetermined {
+        Vec::new()
+    } else {
+        filter_state::entries(&policy, &eval)
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    format!("wasm.{n}"),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect()
+    };
     let upstream = match &plan {
         Plan::Forward(edits) if !undetermined => Some(forwarded(&req, edits)),
         _ => None,
@@ -198,6 +247,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
             "request": {
                 "method": show_bytes(&req.method),
                 "path": show_bytes(&req.path),
+                "host": (!req.authority.is_empty()).then(|| show_bytes(&req.authority)),
                 "route": req.route.as_deref().map(show_bytes),
             },
             "rule": rule.map(|(i, r)| json!({
@@ -233,6 +283,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
                 "headers": u.headers.iter().map(|(n, v)| json!([n, show_bytes(v)])).collect::<Vec<_>>(),
                 "removed": u.removed,
             })),
+            "filter_state": published.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
             "notes": notes,
         });
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
@@ -245,8 +296,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
         .route
         .as_deref()
         .map_or_else(String::new, |r| format!(" (route {})", show_bytes(r)));
+    let host = if req.authority.is_empty() {
+        String::new()
+    } else {
+        format!(" (host {})", clip(&show_bytes(&req.authority), 100))
+    };
     t.push_str(&format!(
-        "request   {} {}{route}\n",
+        "request   {} {}{host}{route}\n",
         show_bytes(&req.method),
         clip(&show_bytes(&req.path), 100)
     ));
@@ -308,6 +364,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Failure> {
         }
         if !u.removed.is_empty() {
             t.push_str(&format!("  (removed: {})\n", u.removed.join(", ")));
+        }
+    }
+    if !published.is_empty() {
+        t.push_str("filter state\n");
+        for (name, value) in &published {
+            t.push_str(&format!("  {name}: {}\n", clip(value, 80)));
         }
     }
     for note in &notes {
@@ -491,6 +553,13 @@ fn describe_matcher(m: &Matcher) -> String {
     if let Some(p) = &m.prefix {
         parts.push(format!("prefix {}", show_bytes(p)));
     }
+    if let Some(t) = &m.template {
+        parts.push(format!("path template {}", t.text));
+    }
+    if let Some(hs) = &m.hosts {
+        let names: Vec<String> = hs.iter().map(|h| h.text()).collect();
+        parts.push(format!("hosts {}", names.join(", ")));
+    }
     if let Some(r) = &m.route {
         parts.push(format!("route {}", show_bytes(r)));
     }
@@ -509,11 +578,15 @@ fn describe_access(policy: &Policy, rule: &Rule) -> String {
     match &rule.access {
         Access::Anonymous => "no token needed".into(),
         Access::Token(t) => {
-            let provider = policy
+            let providers: Vec<&str> = t
                 .providers
-                .get(t.provider)
-                .map_or("?", |p| p.name.as_str());
-            let mut parts = vec![format!("a token from {provider}")];
+                .iter()
+                .map(|pid| policy.providers.get(*pid).map_or("?", |p| p.name.as_str()))
+                .collect();
+            let mut parts = vec![format!("a token from {}", providers.join(" or "))];
+            if t.allow_missing {
+                parts.push("or none (allow_missing)".into());
+            }
             if !t.any_scopes.is_empty() {
                 parts.push(format!("any of scopes {}", t.any_scopes.join(" ")));
             }

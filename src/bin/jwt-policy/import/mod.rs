@@ -14,12 +14,8 @@
 //! `--allow-partial`, which emits the rest); 2 usage error, unreadable input,
 //! or a value that cannot be resolved (`--param` names what is missing).
 //!
-//! The output may use fields the filter gained with this importer
-//! (`rules[].match.path_template`, `rules[].match.hosts`,
-//! `rules[].requires.providers`, `rules[].allow_missing`, claim checks
-//! without `one_of`); the result is compiled with the filter's own
-//! `Policy::from_json`, and when this build's filter does not know such a
-//! field yet, the report says so instead of failing.
+//! The result is compiled with the filter's own `Policy::from_json` before
+//! it is emitted: a configuration the filter would refuse is an error.
 
 mod api_gateway;
 mod cloudformation;
@@ -414,8 +410,7 @@ fn import(from: Source, bytes: &[u8], ctx: &Context<'_>, allow_partial: bool) ->
     }
 }
 
-/// Compiles the result with the filter's own code. A refusal that names a
-/// field this build's filter does not know yet is a note; any other is an
+/// Compiles the result with the filter's own code: every refusal is an
 /// error (a key too short for its algorithm, ...).
 fn verify(config: &model::Config, report: &mut Report) {
     let json = match serde_json::to_vec(config) {
@@ -428,31 +423,14 @@ fn verify(config: &model::Config, report: &mut Report) {
     let Err(errors) = jwt_policy::policy::Policy::from_json(&json) else {
         return;
     };
-    let e = errors.first();
-    let new = config.new_fields();
-    let about_new = [
-        "`path_template`",
-        "`hosts`",
-        "`providers`",
-        "`allow_missing`",
-        "`one_of`",
-    ]
-    .iter()
-    .any(|f| e.message.contains(f));
-    let message = without_position(&e.message);
-    if about_new && !new.is_empty() {
-        report.note(
-            "",
-            format!(
-                "not compiled by this build's filter, which does not know {} yet ({}: {message})",
-                new.join(", "),
-                e.field,
-            ),
-        );
-    } else {
+    for e in errors.problems() {
         report.error(
             "",
-            format!("the filter refuses the result: {}: {message}", e.field),
+            format!(
+                "the filter refuses the result: {}: {}",
+                e.field,
+                without_position(&e.message)
+            ),
         );
     }
 }

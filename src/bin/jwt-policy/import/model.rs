@@ -212,44 +212,6 @@ impl Rule {
     }
 }
 
-impl Config {
-    /// The fields this output uses that the filter gained after this
-    /// importer was written (see the module documentation of `import`).
-    pub fn new_fields(&self) -> Vec<&'static str> {
-        let mut used = Vec::new();
-        let mut add = |f: &'static str| {
-            if !used.contains(&f) {
-                used.push(f);
-            }
-        };
-        for r in &self.rules {
-            if r.match_.path_template.is_some() {
-                add("rules[].match.path_template");
-            }
-            if r.match_.hosts.is_some() {
-                add("rules[].match.hosts");
-            }
-            if r.allow_missing {
-                add("rules[].allow_missing");
-            }
-            if let Some(req) = &r.requires {
-                if !req.providers.is_empty() {
-                    add("rules[].requires.providers");
-                }
-                if req.claims.iter().any(|c| c.one_of.is_none()) {
-                    add("claim checks without one_of");
-                }
-            }
-        }
-        for p in self.providers.values() {
-            if p.claims.iter().any(|c| c.one_of.is_none()) {
-                add("claim checks without one_of");
-            }
-        }
-        used
-    }
-}
-
 /// A name the filter accepts for providers and rules: letters, digits, `_`
 /// and `-`, at most 64; camel case becomes snake case
 /// (`OrderAuthorizer` -> `order_authorizer`, `JWTAuthorizer` ->
