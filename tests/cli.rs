@@ -728,6 +728,92 @@ fn explain_without_the_remote_keys_is_undetermined() {
     assert_eq!(r.code, 0, "{}", r.stdout);
 }
 
+/// Issue 12 through explain: bootstrap keys decide offline, `--host`
+/// picks host rules, and what the filter publishes as filter state is shown.
+#[test]
+fn explain_with_bootstrap_keys_hosts_and_filter_state() {
+    let remote = Remote::new();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("cognito.json")).unwrap()).unwrap();
+    let provider = &mut config["providers"]["cognito"];
+    provider["local_jwks"] = serde_json::from_slice(&std::fs::read(&remote.jwks).unwrap()).unwrap();
+    provider["claims_to_filter_state"] = json!([{ "claim": "client_id", "name": "client" }]);
+    config["decision_to_filter_state"] = json!(true);
+    config["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({ "name": "internal_only", "match": { "hosts": ["*.internal.example.com"] },
+                           "requires": { "all_scopes": ["ops/admin"] } }),
+    );
+    let path = temp_file("bootstrap.json", config.to_string().as_bytes());
+    let token = remote.token(POST, NOW - 30);
+    let now = NOW.to_string();
+    let explain = |host: Option<&str>| {
+        let mut args = vec![
+            "explain",
+            "--config",
+            path.to_str().unwrap(),
+            "--token",
+            &token,
+            "--method",
+            "POST",
+            "--path",
+            "/api/v1/order",
+            "--now",
+            &now,
+        ];
+        if let Some(h) = host {
+            args.extend(["--host", h]);
+        }
+        run(&args)
+    };
+    // No --jwks: the bootstrap keys check the signature, and explain says so.
+    let r = explain(Some("orders.example.com"));
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("request   POST /api/v1/order (host orders.example.com)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("provider cognito was checked with its bootstrap keys"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "filter state\n  wasm.jwt_policy.decision: allow\n  wasm.jwt_policy.rule: post_order\n  \
+             wasm.jwt_policy.provider: cognito\n  wasm.jwt_policy.claim.client: {CLIENT}\n"
+        )),
+        "{}",
+        r.stdout
+    );
+    // The host rule decides requests to its hosts.
+    let r = explain(Some("billing.internal.example.com:8443"));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("rule      rules[0] \"internal_only\": hosts *.internal.example.com"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("wasm.jwt_policy.reason: scope"),
+        "{}",
+        r.stdout
+    );
+    // Without --host a host rule cannot match, and explain says so.
+    let r = explain(None);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("note      rule internal_only matches by host and no --host was given"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn explain_reads_the_token_from_stdin_and_raw_header_bytes() {
     let remote = Remote::new();

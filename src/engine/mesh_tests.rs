@@ -124,6 +124,7 @@ fn several_providers_the_tokens_iss_picks_whose_keys_verify() {
     // A token in a place only the other provider reads is refused.
     let r = run_with(&p, req(&partner), NOW, None);
     assert_denied(&r, DenyReason::Malformed, 401);
+    assert_eq!(r.eval.provider, Some(1), "named though refused");
     // An issuer neither provider has: refused before any key is tried.
     let r = run_with(
         &p,

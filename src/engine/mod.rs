@@ -241,8 +241,7 @@ fn decide(
             Err(Denial::missing().into())
         };
     };
-    let pid = select::provider(policy, requirement, &found, env, trace)?;
-    eval.provider = Some(pid);
+    let pid = select::provider(policy, requirement, &found, env, trace, eval)?;
     let Some(provider) = policy.providers.get(pid) else {
         return Err(Denial::invalid_token(DenyReason::Malformed, "no such provider").into());
     };

@@ -10,7 +10,7 @@ use crate::token;
 use crate::trace::Trace;
 
 use super::authenticate::{Found, reads};
-use super::{Env, Stop, narrate};
+use super::{Env, Evaluation, Stop, narrate};
 
 pub fn provider(
     policy: &Policy,
@@ -18,6 +18,7 @@ pub fn provider(
     found: &Found,
     env: &Env<'_>,
     trace: &mut dyn Trace,
+    eval: &mut Evaluation,
 ) -> Result<ProviderId, Stop> {
     let candidates = requirement.providers.as_slice();
     if let [only] = candidates {
@@ -54,6 +55,8 @@ pub fn provider(
         .into());
     };
     narrate::provider(trace, policy, Some(pid));
+    // Named in stats and logs even when refused for its place.
+    eval.provider = Some(pid);
     let place_ok = policy
         .providers
         .get(pid)

@@ -166,6 +166,8 @@ pub struct EnvoyConfig {
     log_level: String,
     component_log_level: String,
     extra_args: Vec<String>,
+    /// An access log line format (file `access.log` in the Envoy's dir).
+    access_log: Option<String>,
 }
 
 impl EnvoyConfig {
@@ -190,6 +192,7 @@ impl EnvoyConfig {
             log_level: "info".into(),
             component_log_level: "wasm:debug".into(),
             extra_args: Vec::new(),
+            access_log: None,
         }
     }
 
@@ -264,6 +267,13 @@ impl EnvoyConfig {
     /// `--component-log-level` (default `wasm:debug`).
     pub fn component_log_level(mut self, spec: &str) -> Self {
         self.component_log_level = spec.into();
+        self
+    }
+
+    /// Logs every request to `access.log` with this format (a newline is
+    /// added); read it with [`Envoy::access_log`].
+    pub fn access_log(mut self, format: &str) -> Self {
+        self.access_log = Some(format.into());
         self
     }
 
@@ -373,6 +383,14 @@ impl EnvoyConfig {
                             // request shows up as Envoy's 408/504, not an I/O error.
                             "request_timeout": "8s",
                             "stream_idle_timeout": "8s",
+                            "access_log": self.access_log.iter().map(|format| json!({
+                                "name": "envoy.access_loggers.file",
+                                "typed_config": {
+                                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                                    "path": ACCESS_LOG_PLACEHOLDER,
+                                    "log_format": {"text_format_source": {"inline_string": format!("{format}\n")}},
+                                },
+                            })).collect::<Vec<_>>(),
                             "route_config": {"name": "local", "virtual_hosts": [
                                 {"name": "all", "domains": ["*"], "routes": routes}
                             ]},
@@ -402,7 +420,10 @@ impl EnvoyConfig {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create Envoy temp dir");
-        let bootstrap = self.bootstrap();
+        let bootstrap = self.bootstrap().replace(
+            ACCESS_LOG_PLACEHOLDER,
+            dir.join("access.log").to_str().expect("UTF-8 temp dir"),
+        );
         let ext = if bootstrap.trim_start().starts_with('{') {
             "json"
         } else {
@@ -481,6 +502,9 @@ impl EnvoyConfig {
     }
 }
 
+/// Where the access log goes, filled in when the Envoy's dir is known.
+const ACCESS_LOG_PLACEHOLDER: &str = "__ACCESS_LOG_PATH__";
+
 fn socket_address(port: u16) -> Value {
     json!({"socket_address": {"address": "127.0.0.1", "port_value": port}})
 }
@@ -538,6 +562,11 @@ impl Envoy {
     }
 
     /// Polls the log until it contains `needle` (true) or `timeout` passes (false).
+    /// The access log written so far (see [`EnvoyConfig::access_log`]).
+    pub fn access_log(&self) -> String {
+        fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    }
+
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {

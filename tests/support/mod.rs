@@ -5,6 +5,7 @@
 pub mod cases;
 pub mod envoy;
 pub mod http;
+pub mod mesh_cases;
 pub mod servers;
 pub mod tokens;
 
