@@ -8,6 +8,7 @@
 //! | module | concern |
 //! |---|---|
 //! | [`config`] | the plugin configuration JSON as written |
+//! | [`config_version`] | which configuration is in force: its hash, Istio's resource version |
 //! | [`policy`] | the configuration checked and compiled |
 //! | [`request`] | the request as received: header entries, route name |
 //! | [`path`] | the path decided on and forwarded: normal form, ambiguity |
@@ -58,6 +59,7 @@ pub mod algorithm;
 pub mod b64;
 pub mod claims;
 pub mod config;
+pub mod config_version;
 pub mod denial;
 pub mod engine;
 pub mod envoy_crypto;

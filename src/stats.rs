@@ -21,6 +21,12 @@
 //! | `jwt_policy.route_check.rerouted` | counter |
 //! | `jwt_policy.jwks.<p>.keys`, `jwt_policy.jwks.<p>.version` | gauge |
 //! | `jwt_policy.vm_memory_bytes` (largest VM's linear memory) | gauge |
+//! | `jwt_policy.plugin.<plugin>.config_version` (the hash of [`crate::config_version`]) | gauge |
+//! | `jwt_policy.plugin.<plugin>.resource_version` (Istio's WasmPlugin resource version) | gauge |
+//! | `jwt_policy.plugin.<plugin>.config_refused` (configurations refused since the proxy started) | gauge |
+//!
+//! `<plugin>` is the plugin's name (Istio: `<namespace>.<name>`, with `.`
+//! written `_`): one Envoy may run several instances of the filter.
 //!
 //! Request counters are added up in the VM and handed to the host in
 //! batches ([`Batch`]): at most [`FLUSH_EVERY_MS`] apart from the request
@@ -133,6 +139,37 @@ impl Metric {
             Metric::VmMemoryBytes => "jwt_policy.vm_memory_bytes".into(),
             Metric::RouteRerouted => "jwt_policy.route_check.rerouted".into(),
         }
+    }
+}
+
+/// Stats of one plugin instance, kept apart from other instances (and
+/// written before any policy exists: a refused configuration has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginMetric {
+    ConfigVersion,
+    ResourceVersion,
+    ConfigRefused,
+}
+
+impl PluginMetric {
+    /// All gauges: the refusal count is kept in the shared store and
+    /// published by the VMs that go on deciding
+    /// ([`crate::config_version::Refusals`]).
+    pub fn kind(self) -> Kind {
+        Kind::Gauge
+    }
+
+    /// The stat's name for the plugin named `plugin`.
+    pub fn name(self, plugin: &str) -> String {
+        let leaf = match self {
+            PluginMetric::ConfigVersion => "config_version",
+            PluginMetric::ResourceVersion => "resource_version",
+            PluginMetric::ConfigRefused => "config_refused",
+        };
+        format!(
+            "jwt_policy.plugin.{}.{leaf}",
+            crate::config_version::stat_component(plugin)
+        )
     }
 }
 
@@ -280,6 +317,11 @@ mod tests {
             ]
         );
         assert_eq!(Metric::KeysInUse(0).kind(), Kind::Gauge);
+        assert_eq!(
+            PluginMetric::ConfigRefused.name("istio-system.jwt-policy"),
+            "jwt_policy.plugin.istio-system_jwt-policy.config_refused"
+        );
+        assert_eq!(PluginMetric::ConfigVersion.kind(), Kind::Gauge);
         assert_eq!(Metric::Allowed.kind(), Kind::Counter);
     }
 

@@ -160,18 +160,21 @@ fn check_accepts_valid_configs_in_every_format() {
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let expected = [
-        format!("{}: valid (1 provider, 3 rules)", fixture("cognito.json")),
+        format!(
+            "{}: valid (1 provider, 3 rules; version ffe881aeff74)",
+            fixture("cognito.json")
+        ),
         format!(
             "{}, listener main, http_filters[1] (plugin other_plugin): warning: skipped: \
              wasm filter without config.configuration",
             fixture("envoy.yaml")
         ),
         format!(
-            "{}, listener main, http_filters[0] (plugin jwt_policy): valid (1 provider, 2 rules)",
+            "{}, listener main, http_filters[0] (plugin jwt_policy): valid (1 provider, 2 rules; version a276592a2a9f)",
             fixture("envoy.yaml")
         ),
         format!(
-            "{}, document 2, WasmPlugin orders/jwt-policy, spec.pluginConfig: valid (1 provider, 2 rules)",
+            "{}, document 2, WasmPlugin orders/jwt-policy, spec.pluginConfig: valid (1 provider, 2 rules; version adf05a92e772)",
             fixture("wasmplugin.yaml")
         ),
         "3 configurations checked: 0 errors, 1 warning".to_owned(),

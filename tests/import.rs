@@ -822,7 +822,7 @@ fn emit_wasmplugin_is_an_istio_deployment() {
     assert_eq!(check.code, 0, "{}", check.stdout);
     assert!(
         check.stdout.contains(
-            "WasmPlugin default/jwt-policy, spec.pluginConfig: valid (1 provider, 1 rule)"
+            "WasmPlugin default/jwt-policy, spec.pluginConfig: valid (1 provider, 1 rule; version "
         ),
         "{}",
         check.stdout

@@ -6,8 +6,9 @@
 //! decides: header edits, local responses, pauses and resumes, the tick
 //! period, fetch log lines and stats.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
+use crate::config_version::Refusals;
 use crate::denial::{Denial, HttpResponse};
 use crate::engine::{self, Env, Evaluation, Outcome, Wait};
 use crate::filter_state;
@@ -16,7 +17,7 @@ use crate::policy::{Policy, ProviderId};
 use crate::remote_jwks::records::{FetchFailure, Millis, Purpose};
 use crate::remote_jwks::{Context, KeysEvent, RemoteKeys, check_response};
 use crate::route_check::{self, Ticket};
-use crate::stats::{self, Metric};
+use crate::stats::{self, Metric, PluginMetric};
 use crate::tick::Pace;
 use crate::token_cache::TokenCache;
 use crate::trace::NoTrace;
@@ -47,11 +48,17 @@ pub struct Vm {
     pace: RefCell<Pace>,
     pub metrics: Metrics,
     verifier: HostVerifier,
+    /// This plugin instance's name (`config.name`).
+    plugin: String,
+    /// The refusal count last published (`config_refused`).
+    refusals_seen: Cell<Option<u64>>,
 }
 
 impl Vm {
-    pub fn new(policy: Policy, vm_nonce: u64) -> Vm {
+    pub fn new(policy: Policy, vm_nonce: u64, plugin: String) -> Vm {
         Vm {
+            plugin,
+            refusals_seen: Cell::new(None),
             keys: RefCell::new(RemoteKeys::new(&policy, vm_nonce)),
             cache: RefCell::new(TokenCache::new(policy.token_cache)),
             waiters: RefCell::new(Waiters::default()),
@@ -236,6 +243,17 @@ impl Vm {
         }
     }
 
+    /// Publishes how many configurations of this plugin were refused (a
+    /// refusing VM leaves the count in shared data: see
+    /// [`crate::config_version::Refusals`]).
+    pub fn publish_refusals(&self) {
+        let count = Refusals::read(&HostStore, &self.plugin).count;
+        if self.refusals_seen.get() != Some(count) {
+            super::root::plugin_metric(&self.plugin, PluginMetric::ConfigRefused, count);
+            self.refusals_seen.set(Some(count));
+        }
+    }
+
     /// Filter state for access logs and later filters.
     fn publish(&self, eval: &Evaluation) {
         if !self.policy.publishes_filter_state {
@@ -284,6 +302,7 @@ impl Vm {
         self.metrics.flush(now);
         self.metrics
             .raise(&self.policy, Metric::VmMemoryBytes, abi::memory_bytes());
+        self.publish_refusals();
         let mut events = Vec::new();
         let found = match self.keys.try_borrow_mut() {
             Ok(mut keys) => keys.tick(&self.cx(), &mut HostFetcher, now, &mut events),

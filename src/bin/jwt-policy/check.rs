@@ -199,10 +199,14 @@ pub fn check_source(source: &PluginSource) -> (Vec<Finding>, Option<String>) {
             );
         }
     };
+    // The version the filter logs and publishes when it accepts this
+    // configuration (`config_version` gauge).
+    let version = jwt_policy::config_version::ConfigVersion::of(&source.json, None);
     let summary = format!(
-        "{}, {}",
+        "{}, {}; version {}",
         plural(policy.providers.len(), "provider"),
-        plural(policy.rules.len(), "rule")
+        plural(policy.rules.len(), "rule"),
+        version.hex()
     );
     (lint(&config, &policy), Some(summary))
 }
