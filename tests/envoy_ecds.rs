@@ -452,6 +452,22 @@ fn pushes_under_load_fail_nothing_both_policies_allow_and_land_within_two_second
 fn a_refused_push_keeps_the_old_policy_deciding_and_says_so() {
     let mut mesh = Mesh::start("refused");
     let good = mesh.ecds.version();
+    // What `jwt-policy check` says of the shipped manifest is the version
+    // the filter logs and publishes for it.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_jwt-policy"))
+        .args(["check", "deploy/istio/wasmplugin.yaml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let check = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.contains(&format!("; version {})", good.hex())),
+        "{check}"
+    );
+    assert_eq!(
+        plugin_stat(&mesh.envoy, &mesh.ecds, "config_version"),
+        good.gauge()
+    );
     let name = extension_name(&mesh.ecds.plugin);
     let rejected = format!("extension_config_discovery.http_filter.{name}.update_rejected");
     let before = mesh.stat(&rejected);
