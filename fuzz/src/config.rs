@@ -127,7 +127,10 @@ fn check_policy(p: &Policy) {
     }
     for (i, r) in p.rules.iter().enumerate() {
         if let Access::Token(t) = &r.access {
-            assert!(t.provider < p.providers.len(), "rule {i} provider");
+            assert!(!t.providers.is_empty(), "rule {i} has no provider");
+            for pid in &t.providers {
+                assert!(*pid < p.providers.len(), "rule {i} provider");
+            }
         }
         assert!(
             !p.rules.iter().take(i).any(|e| e.name == r.name),

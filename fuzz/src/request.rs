@@ -27,7 +27,7 @@ use jwt_policy::engine::Outcome;
 use jwt_policy::envoy_crypto;
 use jwt_policy::extract::is_header_or_twin;
 use jwt_policy::extract::{Extraction, TokenSite, cookie_values, extract, query_values};
-use jwt_policy::jwks_cache::{self, DocMeta, DocRecord, FetchState, Purpose};
+use jwt_policy::remote_jwks::records::{self, DocMeta, DocRecord, FetchState, Purpose};
 use jwt_policy::path::{self, TargetPath};
 use jwt_policy::plan::Plan;
 use jwt_policy::policy::Policy;
@@ -218,7 +218,7 @@ fn decoders(data: &[u8]) {
     }
     if let Some(d) = DocRecord::decode(data) {
         assert_eq!(DocRecord::decode(&d.encode()).as_ref(), Some(&d));
-        let next = jwks_cache::stored_after_fetch(Some(&d), b"{}".to_vec(), now, &spec);
+        let next = records::stored_after_fetch(Some(&d), b"{}".to_vec(), now, &spec);
         assert!(next.meta.version >= d.meta.version);
     }
     let state = FetchState::decode(data);
@@ -232,7 +232,7 @@ fn decoders(data: &[u8]) {
             assert!(!claimed.failed(7, now, &spec).fetching(now));
         }
     }
-    let _ = jwks_cache::backoff_ms(state.failures, &spec);
+    let _ = records::backoff_ms(state.failures, &spec);
 
     if let Some(der) = signature::ecdsa_der_from_jws(data) {
         assert_eq!(der.first(), Some(&0x30));

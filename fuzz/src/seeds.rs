@@ -777,8 +777,45 @@ fn config_seeds() -> Vec<Seed> {
             false,
         ),
         c(
-            "remote-and-local",
+            // local_jwks beside remote_jwks: bootstrap keys.
+            "remote-with-bootstrap-keys",
             edit(&|v| v["providers"]["cognito"]["remote_jwks"] = remote.clone()),
+            true,
+        ),
+        c(
+            "mesh-wide",
+            edit(&|v| {
+                v["providers"]["partners"] = v["providers"]["cognito"].clone();
+                v["providers"]["partners"]["issuer"] = json!("https://partners.example.com");
+                v["providers"]["partners"]["from_headers"] = json!([{"name": "x-partner-token"}]);
+                v["providers"]["cognito"]["claims_to_filter_state"] =
+                    json!([{"claim": "client_id", "name": "client_id"}]);
+                v["rules"] = json!([
+                    {"match": {"hosts": ["api.example.com", "*.internal.example.com:8443"],
+                               "path_template": "/orders/{id}"},
+                     "requires": {"providers": ["cognito", "partners"], "scopes": ["a"]}},
+                    {"match": {"path_template": "/files/{proxy+}"}, "requires": {"provider": "cognito"}},
+                    {"match": {"prefix": "/catalog"}, "requires": {"provider": "cognito"},
+                     "allow_missing": true},
+                    {"match": {}, "requires": {"provider": "cognito",
+                     "claims": [{"claim": "tenant"}]}}
+                ]);
+                v["bypass_cors_preflight"] = json!(true);
+                v["decision_to_filter_state"] = json!(true);
+            }),
+            true,
+        ),
+        c(
+            "template-greedy-not-last",
+            edit(&|v| v["rules"][1]["match"] = json!({"path_template": "/a/{b+}/c"})),
+            false,
+        ),
+        c(
+            "providers-with-one-issuer",
+            edit(&|v| {
+                v["providers"]["twin"] = v["providers"]["cognito"].clone();
+                v["rules"][1]["requires"] = json!({"providers": ["cognito", "twin"]});
+            }),
             false,
         ),
         c(
