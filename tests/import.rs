@@ -1125,6 +1125,88 @@ fn transcript(
     (text, out.status.code().unwrap())
 }
 
+/// The console blocks of the README's "Migrating from API Gateway or
+/// MuleSoft" section, in order.
+fn readme_examples() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let start = readme
+        .find("\n## Migrating from API Gateway or MuleSoft\n")
+        .expect("README has the migration section");
+    let section = &readme[start + 1..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    section
+        .split("```console\n")
+        .skip(1)
+        .map(|block| block[..block.find("\n```").unwrap()].to_owned())
+        .collect()
+}
+
+/// The README's worked examples: the command, its report as printed, and
+/// `jq -c '.providers[], .rules[], .unmatched'` of the configuration (each
+/// line compared as JSON, since jq keeps the file's member order).
+#[test]
+fn readme_examples_are_real_output() {
+    let examples = readme_examples();
+    assert_eq!(examples.len(), 2, "one worked example each");
+    let runs = [
+        (
+            "$ jwt-policy import --from api-gateway tests/fixtures/import/cloudformation.yaml \\\n    --param UserPoolId=us-east-1_pO0zNXTot --param AppClientId=14aq5ll5b1it6f62uefem6aqhn > orders.json",
+            vec![
+                "import",
+                "--from",
+                "api-gateway",
+                "tests/fixtures/import/cloudformation.yaml",
+                "--param",
+                "UserPoolId=us-east-1_pO0zNXTot",
+                "--param",
+                "AppClientId=14aq5ll5b1it6f62uefem6aqhn",
+            ],
+            "orders.json",
+        ),
+        (
+            "$ jwt-policy import --from mulesoft tests/fixtures/import/flex-jwks.yaml > orders-flex.json",
+            vec![
+                "import",
+                "--from",
+                "mulesoft",
+                "tests/fixtures/import/flex-jwks.yaml",
+            ],
+            "orders-flex.json",
+        ),
+    ];
+    for (example, (command, args, file)) in examples.iter().zip(runs) {
+        let out = Command::new(env!("CARGO_BIN_EXE_jwt-policy"))
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let jq = format!("$ jq -c '.providers[], .rules[], .unmatched' {file}\n");
+        let (report, values) = example
+            .split_once(&jq)
+            .unwrap_or_else(|| panic!("no `{jq}` in the README example:\n{example}"));
+        assert_eq!(
+            report,
+            format!("{command}\n{}", String::from_utf8(out.stderr).unwrap()),
+            "the README's report of {file}"
+        );
+        let config: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut want: Vec<Value> = config["providers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect();
+        want.extend(config["rules"].as_array().unwrap().iter().cloned());
+        want.push(config["unmatched"].clone());
+        let shown: Vec<Value> = values
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert_eq!(shown, want, "the README's configuration of {file}");
+    }
+}
+
 #[test]
 fn docs_examples_are_real_output() {
     let all = |_: &str| true;
