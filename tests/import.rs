@@ -2,12 +2,13 @@
 //! tests/fixtures/import: the emitted configuration, the report lines, exit
 //! statuses and messages; the imported policies deciding requests through
 //! `jwt-policy explain` with minted tokens; `--emit envoy` accepted by
-//! `envoy --mode validate` and `--emit wasmplugin` by `jwt-policy check`.
+//! `envoy --mode validate` and `--emit wasmplugin` by `jwt-policy check`;
+//! the examples in docs/cli.md and the README are real output. The same
+//! policies deciding in a real Envoy are `tests/import_envoy.rs`.
 //!
-//! Some outputs use fields the filter is gaining alongside the importer
-//! (`match.path_template`, `match.hosts`, claim checks without `one_of`).
-//! Tests that need the filter to accept such an output first ask `jwt-policy
-//! check` whether this build does, and say "skipped" when it does not yet.
+//! Tests that decide requests first ask `jwt-policy check` whether the
+//! filter accepts the output (`match.path_template`, `match.hosts`, claim
+//! checks without `one_of`) and fail with its answer when it does not.
 
 mod support;
 
