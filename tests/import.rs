@@ -2,12 +2,13 @@
 //! tests/fixtures/import: the emitted configuration, the report lines, exit
 //! statuses and messages; the imported policies deciding requests through
 //! `jwt-policy explain` with minted tokens; `--emit envoy` accepted by
-//! `envoy --mode validate` and `--emit wasmplugin` by `jwt-policy check`.
+//! `envoy --mode validate` and `--emit wasmplugin` by `jwt-policy check`;
+//! the examples in docs/cli.md and the README are real output. The same
+//! policies deciding in a real Envoy are `tests/import_envoy.rs`.
 //!
-//! Some outputs use fields the filter is gaining alongside the importer
-//! (`match.path_template`, `match.hosts`, claim checks without `one_of`).
-//! Tests that need the filter to accept such an output first ask `jwt-policy
-//! check` whether this build does, and say "skipped" when it does not yet.
+//! Tests that decide requests first ask `jwt-policy check` whether the
+//! filter accepts the output (`match.path_template`, `match.hosts`, claim
+//! checks without `one_of`) and fail with its answer when it does not.
 
 mod support;
 
@@ -298,15 +299,28 @@ fn quick_create_api_with_managed_overrides() {
                 "from_params": ["access_token"]
             }},
             "rules": [{"name": "default", "match": {}, "requires": {"provider": "jwt_authorizer"}}],
-            "unmatched": "deny"
+            "unmatched": "deny",
+            "bypass_cors_preflight": true
         })
     );
     assert!(r.has_line(
         "mapped: Resources.MyAPI.Properties.Target (quick create) + Resources.DefaultRouteOverrides ($default) -> rules[0] default: any request; a token from jwt_authorizer"
     ), "{}", r.stderr);
-    assert!(r.stderr.contains(
-        "note: Resources.MyAPI.Properties.CorsConfiguration: API Gateway answers CORS preflight (OPTIONS) requests itself"
-    ));
+    // CORS: API Gateway answers preflights itself, so they need no token;
+    // but a preflight that $default takes goes to its authorizer there.
+    for line in [
+        "mapped: Resources.MyAPI.Properties.CorsConfiguration -> bypass_cors_preflight: true: CORS preflights \
+         (OPTIONS with Origin and Access-Control-Request-Method) pass without a token, before any rule, as API \
+         Gateway answers them before any authorizer",
+        "note: Resources.MyAPI.Properties.CorsConfiguration: API Gateway answers a preflight itself, with the \
+         configured CORS headers; here it goes on to the service, which must answer it (or Envoy's CORS filter): \
+         the allowed origins, methods and headers are not carried over",
+        "note: Resources.MyAPI.Properties.CorsConfiguration: API Gateway hands a preflight that $default matches \
+         to that route's authorizer, which refuses it without a token (AWS's remedy: a route OPTIONS /{proxy+} \
+         without authorizer); here it passes like every preflight",
+    ] {
+        assert!(r.has_line(line), "missing {line}\n{}", r.stderr);
+    }
     // Without the region: the pseudo parameter is named.
     let r = import(
         "api-gateway",
@@ -1110,6 +1124,88 @@ fn transcript(
         ));
     }
     (text, out.status.code().unwrap())
+}
+
+/// The console blocks of the README's "Migrating from API Gateway or
+/// MuleSoft" section, in order.
+fn readme_examples() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let start = readme
+        .find("\n## Migrating from API Gateway or MuleSoft\n")
+        .expect("README has the migration section");
+    let section = &readme[start + 1..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    section
+        .split("```console\n")
+        .skip(1)
+        .map(|block| block[..block.find("\n```").unwrap()].to_owned())
+        .collect()
+}
+
+/// The README's worked examples: the command, its report as printed, and
+/// `jq -c '.providers[], .rules[], .unmatched'` of the configuration (each
+/// line compared as JSON, since jq keeps the file's member order).
+#[test]
+fn readme_examples_are_real_output() {
+    let examples = readme_examples();
+    assert_eq!(examples.len(), 2, "one worked example each");
+    let runs = [
+        (
+            "$ jwt-policy import --from api-gateway tests/fixtures/import/cloudformation.yaml \\\n    --param UserPoolId=us-east-1_pO0zNXTot --param AppClientId=14aq5ll5b1it6f62uefem6aqhn > orders.json",
+            vec![
+                "import",
+                "--from",
+                "api-gateway",
+                "tests/fixtures/import/cloudformation.yaml",
+                "--param",
+                "UserPoolId=us-east-1_pO0zNXTot",
+                "--param",
+                "AppClientId=14aq5ll5b1it6f62uefem6aqhn",
+            ],
+            "orders.json",
+        ),
+        (
+            "$ jwt-policy import --from mulesoft tests/fixtures/import/flex-jwks.yaml > orders-flex.json",
+            vec![
+                "import",
+                "--from",
+                "mulesoft",
+                "tests/fixtures/import/flex-jwks.yaml",
+            ],
+            "orders-flex.json",
+        ),
+    ];
+    for (example, (command, args, file)) in examples.iter().zip(runs) {
+        let out = Command::new(env!("CARGO_BIN_EXE_jwt-policy"))
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let jq = format!("$ jq -c '.providers[], .rules[], .unmatched' {file}\n");
+        let (report, values) = example
+            .split_once(&jq)
+            .unwrap_or_else(|| panic!("no `{jq}` in the README example:\n{example}"));
+        assert_eq!(
+            report,
+            format!("{command}\n{}", String::from_utf8(out.stderr).unwrap()),
+            "the README's report of {file}"
+        );
+        let config: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut want: Vec<Value> = config["providers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect();
+        want.extend(config["rules"].as_array().unwrap().iter().cloned());
+        want.push(config["unmatched"].clone());
+        let shown: Vec<Value> = values
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert_eq!(shown, want, "the README's configuration of {file}");
+    }
 }
 
 #[test]

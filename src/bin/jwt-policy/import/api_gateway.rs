@@ -14,7 +14,8 @@
 //! rule (route key -> `path` or `path_template` and `methods`, scopes any-of
 //! as API Gateway checks them, routes without an authorizer anonymous),
 //! ordered as [`super::routes`] explains, with `$default` last, and
-//! `unmatched: deny` where API Gateway answers 404.
+//! `unmatched: deny` where API Gateway answers 404. Where CORS is configured
+//! API Gateway answers preflights itself: `bypass_cors_preflight`.
 
 use std::collections::BTreeMap;
 
@@ -65,6 +66,24 @@ enum AuthorizerKind {
     Other(String),
     /// Its values could not be resolved (reported as errors).
     Failed,
+}
+
+/// What an API's definition holds.
+#[derive(Debug, Default)]
+struct Definition {
+    authorizers: Vec<Authorizer>,
+    routes: Vec<Route>,
+    /// Where CORS is configured (API Gateway then answers preflights
+    /// itself): the report's source of each.
+    cors: Vec<String>,
+}
+
+impl Definition {
+    fn extend(&mut self, other: Definition) {
+        self.authorizers.extend(other.authorizers);
+        self.routes.extend(other.routes);
+        self.cors.extend(other.cors);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -179,12 +198,10 @@ pub fn import(docs: &[Node], ctx: &Context<'_>, report: &mut Report) -> Option<I
             .and_then(|i| i.get("title"))
             .and_then(Node::scalar_text)
             .map_or_else(String::new, |t| format!(" \"{t}\""));
-        let (authorizers, routes) =
-            read_openapi(doc, "", Values::OpenApi(ctx.params), None, report);
+        let definition = read_openapi(doc, "", Values::OpenApi(ctx.params), None, report);
         return build(
             format!("OpenAPI definition{title}"),
-            authorizers,
-            routes,
+            definition,
             ctx,
             report,
         );
@@ -283,7 +300,7 @@ fn from_template(doc: &Node, ctx: &Context<'_>, report: &mut Report) -> Option<I
         }
     };
     let (id, kind) = chosen;
-    let (authorizers, routes) = match kind {
+    let definition = match kind {
         ApiKind::V2 => v2_api(&t, &id, report),
         ApiKind::Sam => sam_api(&t, &id, report),
     };
@@ -292,13 +309,7 @@ fn from_template(doc: &Node, ctx: &Context<'_>, report: &mut Report) -> Option<I
     } else {
         "CloudFormation template"
     };
-    build(
-        format!("{what}, HTTP API {id}"),
-        authorizers,
-        routes,
-        ctx,
-        report,
-    )
+    build(format!("{what}, HTTP API {id}"), definition, ctx, report)
 }
 
 fn list_or_none(apis: &[(String, ApiKind)]) -> String {
@@ -320,7 +331,7 @@ fn refers_to(node: Option<&Node>, api: &str) -> bool {
     }
 }
 
-fn v2_api(t: &Template<'_>, api: &str, report: &mut Report) -> (Vec<Authorizer>, Vec<Route>) {
+fn v2_api(t: &Template<'_>, api: &str, report: &mut Report) -> Definition {
     let mut authorizers = Vec::new();
     let mut routes = Vec::new();
     let api_props = t
@@ -382,7 +393,11 @@ fn v2_api(t: &Template<'_>, api: &str, report: &mut Report) -> (Vec<Authorizer>,
         }
     }
     let Some(api_props) = api_props else {
-        return (authorizers, routes);
+        return Definition {
+            authorizers,
+            routes,
+            cors: Vec::new(),
+        };
     };
     // Quick create: `Target` makes API Gateway create one route
     // (`RouteKey`, default `$default`), configured by
@@ -421,16 +436,19 @@ fn v2_api(t: &Template<'_>, api: &str, report: &mut Report) -> (Vec<Authorizer>,
             routes.push(Route { key, source, auth });
         }
     }
+    let mut definition = Definition {
+        authorizers,
+        routes,
+        cors: Vec::new(),
+    };
     if let Some(body) = api_props.get("Body") {
-        let (a, r) = read_openapi(
+        definition.extend(read_openapi(
             body,
             &join_path(&api_path, "Body"),
             Values::TemplateOpenApi(t),
             None,
             report,
-        );
-        authorizers.extend(a);
-        routes.extend(r);
+        ));
     }
     if api_props.get("BodyS3Location").is_some() {
         report.untranslatable(
@@ -438,19 +456,21 @@ fn v2_api(t: &Template<'_>, api: &str, report: &mut Report) -> (Vec<Authorizer>,
             "the OpenAPI definition is in S3: import that file itself (--from api-gateway FILE)",
         );
     }
-    if api_props.get("CorsConfiguration").is_some() {
-        cors_note(report, &join_path(&api_path, "CorsConfiguration"));
+    if api_props
+        .get("CorsConfiguration")
+        .is_some_and(cors_configured)
+    {
+        definition
+            .cors
+            .push(join_path(&api_path, "CorsConfiguration"));
     }
-    (authorizers, routes)
+    definition
 }
 
-fn cors_note(report: &mut Report, source: &str) {
-    report.note(
-        source,
-        "API Gateway answers CORS preflight (OPTIONS) requests itself, before any authorizer; \
-         here they reach the rules: route them to a service that answers them, or add a first rule \
-         {\"match\": {\"methods\": [\"OPTIONS\"]}, \"allow_anonymous\": true}",
-    );
+/// A CORS configuration that is there: an object, SAM's string of allowed
+/// origins or `true`; not SAM's `false`.
+fn cors_configured(node: &Node) -> bool {
+    !matches!(node, Node::Null) && node.as_bool_lenient() != Some(false)
 }
 
 fn v2_authorizer(
@@ -608,7 +628,7 @@ fn sam_events<'t>(t: &'t Template<'_>, api: &str) -> Vec<(&'t str, &'t str, &'t 
     out
 }
 
-fn sam_api(t: &Template<'_>, api: &str, report: &mut Report) -> (Vec<Authorizer>, Vec<Route>) {
+fn sam_api(t: &Template<'_>, api: &str, report: &mut Report) -> Definition {
     let props = t
         .resources()
         .iter()
@@ -739,18 +759,17 @@ fn sam_api(t: &Template<'_>, api: &str, report: &mut Report) -> (Vec<Authorizer>
         };
         routes.push(Route { key, source, auth });
     }
+    let mut inline = Definition::default();
     if let Some(props) = props {
         if let Some(body) = props.get("DefinitionBody") {
             let sam_default = default.as_ref().map(|d| (d.clone(), scopes_of(d)));
-            let (a, r) = read_openapi(
+            inline.extend(read_openapi(
                 body,
                 &join_path(&api_path, "DefinitionBody"),
                 Values::TemplateOpenApi(t),
                 sam_default,
                 report,
-            );
-            authorizers.extend(a);
-            routes.extend(r);
+            ));
         }
         if props.get("DefinitionUri").is_some() {
             report.untranslatable(
@@ -758,14 +777,28 @@ fn sam_api(t: &Template<'_>, api: &str, report: &mut Report) -> (Vec<Authorizer>
                 "the OpenAPI definition is in another file: import that file itself (--from api-gateway FILE)",
             );
         }
-        if props.get("CorsConfiguration").is_some() {
-            cors_note(report, &join_path(&api_path, "CorsConfiguration"));
-        }
     }
-    if props.is_none() && globals.and_then(|g| g.get("CorsConfiguration")).is_some() {
-        cors_note(report, "Globals.HttpApi.CorsConfiguration");
+    let mut definition = Definition {
+        authorizers,
+        routes,
+        cors: Vec::new(),
+    };
+    definition.extend(inline);
+    // Globals apply to every HttpApi that does not set its own.
+    let cors = match (
+        props.and_then(|p| p.get("CorsConfiguration")),
+        globals.and_then(|g| g.get("CorsConfiguration")),
+    ) {
+        (Some(c), _) => Some((c, join_path(&api_path, "CorsConfiguration"))),
+        (None, Some(c)) => Some((c, "Globals.HttpApi.CorsConfiguration".to_owned())),
+        (None, None) => None,
+    };
+    if let Some((node, source)) = cors
+        && cors_configured(node)
+    {
+        definition.cors.push(source);
     }
-    (authorizers, routes)
+    definition
 }
 
 fn sam_authorizer(
@@ -853,7 +886,7 @@ fn read_openapi(
     values: Values<'_>,
     sam_default: Option<(String, Vec<String>)>,
     report: &mut Report,
-) -> (Vec<Authorizer>, Vec<Route>) {
+) -> Definition {
     let mut authorizers = Vec::new();
     let schemes_path = join_path(base, "components.securitySchemes");
     let schemes = doc.get("components").and_then(|c| c.get("securitySchemes"));
@@ -881,8 +914,12 @@ fn read_openapi(
             }
         }
     }
-    if doc.get("x-amazon-apigateway-cors").is_some() {
-        cors_note(report, &join_path(base, "x-amazon-apigateway-cors"));
+    let mut cors = Vec::new();
+    if doc
+        .get("x-amazon-apigateway-cors")
+        .is_some_and(cors_configured)
+    {
+        cors.push(join_path(base, "x-amazon-apigateway-cors"));
     }
     let top_security = doc.get("security");
     let mut routes = Vec::new();
@@ -935,7 +972,11 @@ fn read_openapi(
             }
         }
     }
-    (authorizers, routes)
+    Definition {
+        authorizers,
+        routes,
+        cors,
+    }
 }
 
 fn openapi_authorizer(
@@ -1088,11 +1129,15 @@ fn is_cognito(issuer: &str) -> bool {
 
 fn build(
     description: String,
-    authorizers: Vec<Authorizer>,
-    mut routes: Vec<Route>,
+    definition: Definition,
     ctx: &Context<'_>,
     report: &mut Report,
 ) -> Option<Imported> {
+    let Definition {
+        authorizers,
+        mut routes,
+        cors,
+    } = definition;
     if routes.is_empty() {
         report.error("", "the API has no routes");
         return None;
@@ -1283,6 +1328,7 @@ fn build(
         kept.push(route);
         rules.push(rule);
     }
+    cors_preflights(&cors, &kept, report);
     if !routes.iter().any(|r| r.key.is_default()) {
         report.note(
             "",
@@ -1295,8 +1341,47 @@ fn build(
             providers,
             rules,
             unmatched: Unmatched::Deny,
+            bypass_cors_preflight: !cors.is_empty(),
         },
     })
+}
+
+/// With CORS configured, API Gateway answers preflights itself, before any
+/// authorizer: `bypass_cors_preflight` lets them through without a token.
+/// The report says what differs: the service answers them here, and API
+/// Gateway hands a preflight to a route that takes `OPTIONS` (`$default`,
+/// `ANY`, `OPTIONS`), whose authorizer then refuses it.
+fn cors_preflights(cors: &[String], routes: &[&Route], report: &mut Report) {
+    let Some(first) = cors.first() else {
+        return;
+    };
+    for source in cors {
+        report.mapped(
+            source,
+            "bypass_cors_preflight: true: CORS preflights (OPTIONS with Origin and Access-Control-Request-Method) \
+             pass without a token, before any rule, as API Gateway answers them before any authorizer",
+        );
+    }
+    report.note(
+        first,
+        "API Gateway answers a preflight itself, with the configured CORS headers; here it goes on to the service, \
+         which must answer it (or Envoy's CORS filter): the allowed origins, methods and headers are not carried over",
+    );
+    let taking_options: Vec<String> = routes
+        .iter()
+        .filter(|r| r.key.takes_options() && matches!(r.auth, RouteAuth::Jwt { .. }))
+        .map(|r| r.key.text())
+        .collect();
+    if !taking_options.is_empty() {
+        report.note(
+            first,
+            format!(
+                "API Gateway hands a preflight that {} matches to that route's authorizer, which refuses it without a token \
+                 (AWS's remedy: a route OPTIONS /{{proxy+}} without authorizer); here it passes like every preflight",
+                taking_options.join(", ")
+            ),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -1474,6 +1559,108 @@ Resources:
             serde_json::json!(["eu-west-1/admin"])
         );
         assert_eq!(out["rules"][0]["match"]["path_template"], "/x/{id}");
+    }
+
+    /// CORS wherever API Gateway reads it becomes `bypass_cors_preflight`;
+    /// the report names the source and the routes whose authorizer API
+    /// Gateway would hand a preflight to.
+    #[test]
+    fn cors_configuration_lets_preflights_through() {
+        let sam = |api_cors: &str, globals_cors: &str| {
+            run_import(
+                Source::ApiGateway,
+                &format!(
+                    r#"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  HttpApi:
+{globals_cors}
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+{api_cors}
+      Auth:
+        DefaultAuthorizer: Main
+        Authorizers:
+          Main:
+            JwtConfiguration: {{Issuer: "https://idp.example", Audience: a}}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Get: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Path: /items, Method: get}}}}
+        Any: {{Type: HttpApi, Properties: {{ApiId: !Ref Api, Path: "/files/{{proxy+}}", Method: any}}}}
+"#
+                ),
+                &[],
+            )
+        };
+        let mapped = |o: &super::super::Outcome| -> Vec<String> {
+            o.report
+                .lines
+                .iter()
+                .filter(|l| l.level == Level::Mapped && l.text.starts_with("bypass_cors_preflight"))
+                .map(|l| l.source.clone())
+                .collect()
+        };
+        // The API's own setting, then the Globals' one.
+        let o = sam(
+            "      CorsConfiguration: {AllowOrigins: ['*']}",
+            "    Timeout: 5",
+        );
+        assert_eq!(output(&o)["bypass_cors_preflight"], true);
+        assert_eq!(mapped(&o), ["Resources.Api.Properties.CorsConfiguration"]);
+        assert!(o.report.lines.iter().any(|l| {
+            l.level == Level::Note
+                && l.text
+                    .starts_with("API Gateway hands a preflight that ANY /files/{proxy+} matches")
+        }));
+        let o = sam(
+            "      Description: x",
+            "    CorsConfiguration: \"'https://app.example'\"",
+        );
+        assert_eq!(output(&o)["bypass_cors_preflight"], true);
+        assert_eq!(mapped(&o), ["Globals.HttpApi.CorsConfiguration"]);
+        // SAM's `false`, and no CORS at all: preflights need a token.
+        for o in [
+            sam(
+                "      CorsConfiguration: false",
+                "    CorsConfiguration: true",
+            ),
+            sam("      Description: x", "    Timeout: 5"),
+        ] {
+            assert_eq!(output(&o).get("bypass_cors_preflight"), None);
+            assert!(mapped(&o).is_empty());
+        }
+
+        let o = run_import(
+            Source::ApiGateway,
+            r#"
+openapi: "3.0.1"
+x-amazon-apigateway-cors: {allowOrigins: ["https://app.example"]}
+paths:
+  /a:
+    get:
+      security: [{jwt: []}]
+components:
+  securitySchemes:
+    jwt:
+      x-amazon-apigateway-authorizer:
+        type: jwt
+        jwtConfiguration: {issuer: "https://idp.example", audience: [a]}
+"#,
+            &[],
+        );
+        assert_eq!(output(&o)["bypass_cors_preflight"], true);
+        assert_eq!(mapped(&o), ["x-amazon-apigateway-cors"]);
+        assert!(
+            !o.report
+                .lines
+                .iter()
+                .any(|l| l.text.starts_with("API Gateway hands a preflight")),
+            "no route takes OPTIONS"
+        );
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub struct Config {
     pub providers: BTreeMap<String, Provider>,
     pub rules: Vec<Rule>,
     pub unmatched: Unmatched,
+    /// API Gateway with CORS configured answers preflights itself.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bypass_cors_preflight: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]

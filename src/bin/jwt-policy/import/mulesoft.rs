@@ -818,6 +818,8 @@ fn translate(found: &Found<'_>, ctx: &Context<'_>, report: &mut Report) -> Optio
             providers,
             rules,
             unmatched,
+            // The JWT Validation policy has no CORS setting (CORS is another Flex policy).
+            bypass_cors_preflight: false,
         },
     })
 }

@@ -97,6 +97,15 @@ impl RouteKey {
         matches!(self, RouteKey::Default)
     }
 
+    /// Whether an `OPTIONS` request can select this route: `$default`,
+    /// `ANY` or `OPTIONS`.
+    pub fn takes_options(&self) -> bool {
+        match self {
+            RouteKey::Default => true,
+            RouteKey::Route { method, .. } => method.as_deref().is_none_or(|m| m == "OPTIONS"),
+        }
+    }
+
     /// `POST /api/v1/order`, `ANY /files/{proxy+}`, `$default`.
     pub fn text(&self) -> String {
         match self {
