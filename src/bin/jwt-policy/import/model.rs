@@ -1,7 +1,7 @@
 //! The plugin configuration the importer writes. `src/config.rs` describes
-//! the document for reading (deserialize-only, and without the fields the
-//! importer needs that are being added to the filter); these types write it,
-//! with fields in a reading order and absent fields left out.
+//! the document for reading (deserialize-only); these types write it, with
+//! fields in a reading order and absent fields left out. Every output is
+//! compiled by the filter's own parser before it is emitted.
 
 use std::collections::BTreeMap;
 
