@@ -90,6 +90,24 @@ pub fn validate_config(path: impl AsRef<Path>) -> Result<(), String> {
     }
 }
 
+/// The reason on the filter's refusal line in an Envoy log: the text after
+/// `configuration refused (<version>, plugin <p>, refusal <n>): ` (or after
+/// `configuration refused: ` when the configuration could not be read),
+/// without the closing note about the configuration accepted before.
+pub fn refusal(log: &str) -> Option<&str> {
+    let line = log.lines().find(|l| l.contains("configuration refused"))?;
+    let (_, rest) = line.split_once("configuration refused")?;
+    let reason = match rest.strip_prefix(": ") {
+        Some(r) => r,
+        None => rest.split_once("): ")?.1,
+    };
+    Some(
+        reason
+            .split_once("; the configuration accepted before")
+            .map_or(reason, |(r, _)| r),
+    )
+}
+
 /// The HTTP connection manager's request-path and header handling.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hcm {

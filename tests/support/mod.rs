@@ -11,7 +11,7 @@ pub mod tokens;
 
 // Each test binary uses a subset.
 #[allow(unused_imports)]
-pub use envoy::{Envoy, EnvoyConfig, Hcm, envoy_binary, validate_config, wasm_path};
+pub use envoy::{Envoy, EnvoyConfig, Hcm, envoy_binary, refusal, validate_config, wasm_path};
 #[allow(unused_imports)]
 pub use http::{Request, Response, UpstreamView, send, send_and_abort, send_h2, try_send};
 #[allow(unused_imports)]
