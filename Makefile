@@ -74,9 +74,18 @@ fuzz-smoke:
 fuzz:
 	./scripts/fuzz.sh long
 
-# Benchmark against Envoy's native jwt_authn (bench/RESULTS.md): one Envoy,
-# three listeners, wrk. BENCH_QUICK=1 for a short run (results then go to
-# target/bench/RESULTS-quick.md). Installs wrk from Debian if missing.
-.PHONY: bench
-bench: wasm
+# Benchmark against Envoy's native jwt_authn (bench/RESULTS.md): one Envoy
+# with no auth, native jwt_authn+RBAC, the filter, and two floors (the filter
+# with an anonymous rule; bench/floor, an empty proxy-wasm filter), then the
+# same on two workers; wrk. About 15 minutes. BENCH_QUICK=1 for a short run
+# (results then go to target/bench/RESULTS-quick.md); BENCH_PROBES=1 prices
+# each kind of hostcall (target/bench/PROBES.md). Installs wrk from Debian if
+# missing.
+.PHONY: bench bench-floor
+bench: wasm bench-floor
 	./bench/run.sh
+
+# The runtime's floor for `make bench`: its own workspace, built into
+# target/floor.
+bench-floor:
+	$(CARGO) build --release --target wasm32-wasip1 --manifest-path bench/floor/Cargo.toml --target-dir target/floor
