@@ -55,6 +55,15 @@ pub enum KeyStatus<'k> {
 pub trait KeyStore {
     fn status(&mut self, provider: ProviderId) -> KeyStatus<'_>;
 
+    /// The version of the keys this VM holds for `provider` and may use
+    /// now, known without asking anyone (remote keys: as learned on the
+    /// last tick or the last [`KeyStore::status`]). A cache hit is checked
+    /// against it, so it costs no shared-store read; `None` (the default)
+    /// sends every request through [`KeyStore::status`] first.
+    fn held_version(&self, _provider: ProviderId) -> Option<u64> {
+        None
+    }
+
     /// A token names a `kid` the current keys lack. True when a refetch is
     /// under way (perhaps started by this call) that the request may wait
     /// for; false when the keys are final (local keys, or cooldown).
@@ -69,6 +78,11 @@ pub trait KeyStore {
 pub struct ConfiguredKeys<'p>(pub &'p Policy);
 
 impl KeyStore for ConfiguredKeys<'_> {
+    fn held_version(&self, provider: ProviderId) -> Option<u64> {
+        let p = self.0.providers.get(provider)?;
+        (matches!(p.keys, KeySource::Local(_)) || p.bootstrap.is_some()).then_some(0)
+    }
+
     fn status(&mut self, provider: ProviderId) -> KeyStatus<'_> {
         let p = self.0.providers.get(provider);
         match (p.map(|p| &p.keys), p.and_then(|p| p.bootstrap.as_ref())) {

@@ -9,7 +9,7 @@ use crate::jwks::KeySelection;
 use crate::policy::{KeySource, Policy, Provider, ProviderId};
 use crate::signature::{self, Key};
 use crate::token::{self, Jws, TokenError};
-use crate::token_cache::VerifiedToken;
+use crate::token_cache::{TokenCache, VerifiedToken};
 use crate::trace::Trace;
 
 use super::authenticate::Found;
@@ -34,28 +34,46 @@ pub fn token(
     let Some(provider) = policy.providers.get(pid) else {
         return Err(Denial::invalid_token(DenyReason::Malformed, "no such provider").into());
     };
-    // Keys first: a cache entry is only good for the key set it was
-    // verified with.
+    // A cache entry is only good for the key set it was verified with. A
+    // hit is checked against the version of the keys this VM holds, which
+    // asks nothing of the host; only a token that must be verified asks
+    // for the keys' status (remote keys: a shared-store read, which also
+    // picks up keys another VM fetched since the last tick).
     let uses_keys = !matches!(provider.keys, KeySource::SecretOnly);
+    let held = if uses_keys {
+        env.keys.held_version(pid)
+    } else {
+        Some(0)
+    };
+    if let Some(hit) = cached(
+        pid,
+        found,
+        held,
+        env.cache.as_deref_mut(),
+        env.now,
+        trace,
+        eval,
+    ) {
+        return Ok(hit);
+    }
     let status = uses_keys.then(|| env.keys.status(pid));
     let version = match &status {
         None => Some(0),
         Some(KeyStatus::Ready { version, .. }) => Some(*version),
         Some(_) => None,
     };
-    if let (Some(cache), Some(version)) = (env.cache.as_deref_mut(), version)
-        && cache.enabled()
+    if version != held
+        && let Some(hit) = cached(
+            pid,
+            found,
+            version,
+            env.cache.as_deref_mut(),
+            env.now,
+            trace,
+            eval,
+        )
     {
-        eval.cache = CacheUse::Miss;
-        if let Some(vt) = cache.get(pid, &found.token, version, env.now) {
-            eval.cache = CacheUse::Hit;
-            eval.kid.clone_from(&vt.kid);
-            narrate::cache_hit(trace);
-            return Ok(Verified {
-                token: vt.clone(),
-                cached: true,
-            });
-        }
+        return Ok(hit);
     }
 
     let jws = token::parse(&found.token, &policy.limits);
@@ -166,6 +184,30 @@ pub fn token(
     Ok(Verified {
         token: verified(pid, key_version, provider, jws),
         cached: false,
+    })
+}
+
+/// The cache's entry for the token, when it was verified with keys of
+/// `version` (`None`: no keys to check it against) and is still fresh.
+fn cached(
+    pid: ProviderId,
+    found: &Found,
+    version: Option<u64>,
+    cache: Option<&mut TokenCache>,
+    now: u64,
+    trace: &mut dyn Trace,
+    eval: &mut Evaluation,
+) -> Option<Verified> {
+    let version = version?;
+    let cache = cache.filter(|c| c.enabled())?;
+    eval.cache = CacheUse::Miss;
+    let vt = cache.get(pid, &found.token, version, now)?;
+    eval.cache = CacheUse::Hit;
+    eval.kid.clone_from(&vt.kid);
+    narrate::cache_hit(trace);
+    Some(Verified {
+        token: vt.clone(),
+        cached: true,
     })
 }
 

@@ -279,6 +279,26 @@ pub struct KeysView<'a> {
 pub const BOOTSTRAP_VERSION: u64 = 0;
 
 impl KeyStore for KeysView<'_> {
+    /// Local keys: 0. Remote keys: the fetched keys this VM installed, if
+    /// they may serve now, else its bootstrap keys (version 0). No store
+    /// read: a key set another VM stored is learned on this VM's next tick
+    /// (at most [`crate::tick::IDLE_TICK_MS`] apart) or its next
+    /// [`KeyStore::status`], i.e. the next token it must verify.
+    fn held_version(&self, provider: ProviderId) -> Option<u64> {
+        let configured = self.policy.providers.get(provider)?;
+        match &configured.keys {
+            KeySource::Local(_) => Some(0),
+            KeySource::Remote(_) => {
+                let p = self.remote.provider(provider)?;
+                match p.usable(self.now) {
+                    Some(installed) => Some(installed.meta.version),
+                    None => configured.bootstrap.as_ref().map(|_| BOOTSTRAP_VERSION),
+                }
+            }
+            _ => None,
+        }
+    }
+
     fn status(&mut self, provider: ProviderId) -> KeyStatus<'_> {
         let configured = self.policy.providers.get(provider);
         match configured.map(|p| &p.keys) {

@@ -12,10 +12,14 @@ use serde_json::{Value, json};
 use super::records::{FetchFailure, Millis, Purpose};
 use super::store::{Cas, FetchRequest, Fetcher, SharedStore, StoreError};
 use super::*;
-use crate::engine::{KeyStatus, KeyStore};
+use crate::engine::{CacheUse, Env, Evaluation, KeyStatus, KeyStore, Outcome, evaluate};
 use crate::jwks::tests::{ec_jwk, rsa_jwk};
-use crate::policy::Policy;
+use crate::policy::{CacheSettings, Policy};
+use crate::request::RecordedRequest;
 use crate::signature::NoAcceleration;
+use crate::testkit;
+use crate::token_cache::TokenCache;
+use crate::trace::NoTrace;
 
 /// Proxy-wasm shared data in memory: every write bumps the CAS; a write
 /// with a stale CAS fails, and inserting a missing key succeeds whatever
@@ -27,10 +31,13 @@ struct MemStore {
     /// How many of the next compare-and-swap writes another VM beats (it
     /// writes the same key just before).
     races: Cell<usize>,
+    /// How many reads there were (each one a copy out of the host).
+    reads: Cell<usize>,
 }
 
 impl SharedStore for MemStore {
     fn get(&self, key: &str) -> Option<(Vec<u8>, Cas)> {
+        self.reads.set(self.reads.get() + 1);
         self.data.borrow().get(key).cloned()
     }
 
@@ -251,6 +258,53 @@ impl Proxy {
         };
         let mut view = self.vms[vm].0.view(&self.policy, cx, self.now, false);
         view.request_refetch(0)
+    }
+
+    /// Decides a request with `token` on VM `vm`, with its token cache,
+    /// as the filter does: the decision's key events reach the cache.
+    fn decide(&mut self, vm: usize, token: &str, cache: &mut TokenCache) -> Evaluation {
+        let cx = Context {
+            store: &self.store,
+            verifier: &NoAcceleration,
+            limits: &self.policy.limits,
+        };
+        let mut view = self.vms[vm].0.view(&self.policy, cx, self.now, false);
+        let req = RecordedRequest::get("/").bearer(token);
+        let head = req.head();
+        let mut env = Env {
+            keys: &mut view,
+            verifier: &NoAcceleration,
+            cache: Some(&mut *cache),
+            now: self.now / 1000,
+        };
+        let eval = evaluate(&self.policy, &mut env, &req.view(&head), &mut NoTrace);
+        let events = std::mem::take(&mut view.events);
+        self.installed_into(cache, vm, events);
+        eval
+    }
+
+    /// Ticks VM `vm` and, as the filter does, drops its cache entries of
+    /// key sets it no longer uses.
+    fn tick_with(&mut self, vm: usize, cache: &mut TokenCache) {
+        let before = self.events.len();
+        self.tick(vm);
+        let events: Vec<KeysEvent> = self.events[before..]
+            .iter()
+            .map(|(_, e)| e.clone())
+            .collect();
+        self.installed_into(cache, vm, events);
+    }
+
+    fn installed_into(&mut self, cache: &mut TokenCache, vm: usize, events: Vec<KeysEvent>) {
+        for e in &events {
+            if let KeysEvent::Installed {
+                provider, version, ..
+            } = e
+            {
+                cache.retain_version(*provider, *version);
+            }
+        }
+        self.events.extend(events.into_iter().map(|e| (vm, e)));
     }
 
     fn fetch_failures(&self) -> Vec<FetchFailure> {
@@ -554,4 +608,128 @@ fn bootstrap_keys_serve_until_fetched_keys_arrive_and_whenever_none_are_usable()
     p.now += (TTL_S + MAX_STALE_S) * 1000 + 1;
     assert_eq!(p.status(0, false), ("ready", Some(0), false));
     assert!(p.tick(0).starving);
+}
+
+/// A Cognito-like provider whose keys come from the remote JWKS, with the
+/// test keys' issuer, and a cache per VM.
+fn cached_proxy(workers: usize) -> (Proxy, Vec<TokenCache>) {
+    let policy = policy_with(|c| c["providers"]["idp"]["issuer"] = json!(testkit::ISSUER));
+    let p = Proxy::with(workers, policy);
+    let caches = (0..workers)
+        .map(|_| TokenCache::new(CacheSettings::default()))
+        .collect();
+    (p, caches)
+}
+
+fn allowed(e: &Evaluation) -> bool {
+    matches!(e.outcome, Outcome::Allow(_))
+}
+
+/// The test keys' JWKS without `kid`: the key set after `kid` was removed.
+fn jwks_without(kid: &str) -> Vec<u8> {
+    let mut set = testkit::jwks();
+    set["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kid"] != json!(kid));
+    set.to_string().into_bytes()
+}
+
+#[test]
+fn a_cache_hit_reads_nothing_from_the_shared_store() {
+    let (mut p, mut caches) = cached_proxy(1);
+    p.now = testkit::NOW * 1000;
+    p.tick(0);
+    let fetch = p.last_token();
+    p.answer(fetch, Some(200), testkit::jwks().to_string().as_bytes());
+    let token = testkit::rs256(testkit::cognito("order/post.order"));
+    let first = p.decide(0, &token, &mut caches[0]);
+    assert!(allowed(&first));
+    assert_eq!(first.cache, CacheUse::Miss);
+    let reads = p.store.reads.get();
+    for _ in 0..3 {
+        let hit = p.decide(0, &token, &mut caches[0]);
+        assert!(allowed(&hit));
+        assert_eq!(hit.cache, CacheUse::Hit);
+    }
+    assert_eq!(p.store.reads.get(), reads, "hits never read the store");
+    // A token that must be verified still asks the store first.
+    let other = testkit::es256(testkit::cognito("order/post.order"));
+    let miss = p.decide(0, &other, &mut caches[0]);
+    assert!(allowed(&miss));
+    assert_eq!(miss.cache, CacheUse::Miss);
+    assert!(p.store.reads.get() > reads, "a miss syncs with the store");
+}
+
+#[test]
+fn a_removed_key_stops_serving_cached_tokens_at_the_next_tick_or_miss() {
+    let (mut p, mut caches) = cached_proxy(2);
+    p.now = testkit::NOW * 1000;
+    p.tick(0);
+    let fetch = p.last_token();
+    p.answer(fetch, Some(200), testkit::jwks().to_string().as_bytes());
+    p.tick_with(1, &mut caches[1]);
+    let old = testkit::rs256(testkit::cognito("order/post.order"));
+    let (c0, c1) = caches.split_at_mut(1);
+    assert!(allowed(&p.decide(1, &old, &mut c1[0])));
+    assert_eq!(p.decide(1, &old, &mut c1[0]).cache, CacheUse::Hit);
+    // VM 0 fetches a key set without rsa-1 (the IdP revoked it), and a
+    // token it must verify with the old key is refused there at once.
+    p.now += (TTL_S - 30) * 1000;
+    p.net.refuse.set(false);
+    p.tick(0);
+    let fetch = p.last_token();
+    p.answer(fetch, Some(200), &jwks_without("rsa-1"));
+    assert!(!allowed(&p.decide(0, &old, &mut c0[0])));
+    // VM 1 has not ticked since: its cached verification is the only
+    // thing that still accepts the old key, until its next tick (at most
+    // tick::IDLE_TICK_MS later).
+    assert!(allowed(&p.decide(1, &old, &mut c1[0])));
+    p.now += u64::from(crate::tick::IDLE_TICK_MS);
+    p.tick_with(1, &mut c1[0]);
+    let after = p.decide(1, &old, &mut c1[0]);
+    assert!(!allowed(&after), "{:?}", after.outcome);
+    assert_ne!(after.cache, CacheUse::Hit);
+
+    // The same without a tick: a token VM 1 must verify syncs it first, and
+    // from then on the old entries are not hits either.
+    let (mut p, mut caches) = cached_proxy(2);
+    p.now = testkit::NOW * 1000;
+    p.tick(0);
+    let fetch = p.last_token();
+    p.answer(fetch, Some(200), testkit::jwks().to_string().as_bytes());
+    assert!(allowed(&p.decide(1, &old, &mut caches[1])));
+    p.now += (TTL_S - 30) * 1000;
+    p.tick(0);
+    let fetch = p.last_token();
+    p.answer(fetch, Some(200), &jwks_without("rsa-1"));
+    let new = testkit::es256(testkit::cognito("order/post.order"));
+    let miss = p.decide(1, &new, &mut caches[1]);
+    assert!(allowed(&miss), "the new key set serves at once on a miss");
+    let after = p.decide(1, &old, &mut caches[1]);
+    assert!(!allowed(&after), "{:?}", after.outcome);
+    assert_ne!(after.cache, CacheUse::Hit);
+}
+
+#[test]
+fn cached_tokens_do_not_outlive_unusable_keys() {
+    let (mut p, mut caches) = cached_proxy(1);
+    p.now = testkit::NOW * 1000;
+    p.tick(0);
+    let fetch = p.last_token();
+    p.answer(fetch, Some(200), testkit::jwks().to_string().as_bytes());
+    let mut claims = testkit::cognito("order/post.order");
+    claims["exp"] = json!(testkit::NOW + 86_400);
+    let token = testkit::rs256(claims);
+    assert!(allowed(&p.decide(0, &token, &mut caches[0])));
+    assert_eq!(p.decide(0, &token, &mut caches[0]).cache, CacheUse::Hit);
+    // Every refresh fails, past max_stale_s: the keys may no longer serve,
+    // and neither may what was verified with them (the token itself is
+    // still within its exp).
+    p.net.refuse.set(true);
+    p.now += (TTL_S + MAX_STALE_S) * 1000 + 1;
+    assert!(p.now / 1000 < testkit::NOW + 86_400);
+    let after = p.decide(0, &token, &mut caches[0]);
+    assert!(!allowed(&after), "{:?}", after.outcome);
+    assert_ne!(after.cache, CacheUse::Hit);
 }
