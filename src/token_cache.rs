@@ -18,6 +18,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -51,7 +52,9 @@ type Key = u64;
 struct Slot {
     /// The token text, compared on every hit.
     text: Box<str>,
-    token: VerifiedToken,
+    /// Shared with the decisions it answers: a hit copies a pointer, not
+    /// the claims (their maps and strings were most of a hit's allocations).
+    token: Rc<VerifiedToken>,
     expires_at: u64,
     size: usize,
     referenced: bool,
@@ -106,7 +109,7 @@ impl TokenCache {
         text: &str,
         key_version: u64,
         now: u64,
-    ) -> Option<&VerifiedToken> {
+    ) -> Option<Rc<VerifiedToken>> {
         if !self.enabled() {
             return None;
         }
@@ -123,7 +126,7 @@ impl TokenCache {
         }
         let slot = self.slots.get_mut(&key)?;
         slot.referenced = true;
-        Some(&slot.token)
+        Some(Rc::clone(&slot.token))
     }
 
     /// Whether an entry for `text` presented for `provider` is held (fresh
@@ -138,10 +141,11 @@ impl TokenCache {
     }
 
     /// Remembers that `text` verified as `token` (for `token.provider`).
-    pub fn insert(&mut self, text: &str, token: VerifiedToken, now: u64) {
+    pub fn insert(&mut self, text: &str, token: impl Into<Rc<VerifiedToken>>, now: u64) {
         if !self.enabled() {
             return;
         }
+        let token = token.into();
         let key = self.key(token.provider, text);
         let token_bytes = text.len();
         let expires_at = token

@@ -3,6 +3,8 @@
 //! and key are checked, its signature verified, and its claims put through
 //! the provider's checks. Keys may be missing: wait for them, or 503.
 
+use std::rc::Rc;
+
 use crate::claims::{self, ClaimFailure, ClaimOutcome, TimeClaims, TimeOutcome};
 use crate::denial::{Denial, DenyReason};
 use crate::jwks::KeySelection;
@@ -18,7 +20,7 @@ use super::{CacheUse, Env, Evaluation, KeyStatus, MAX_CLAIM_HEADER_BYTES, Stop, 
 /// A token that passed every check that does not depend on the time or
 /// the rule.
 pub struct Verified {
-    pub token: VerifiedToken,
+    pub token: Rc<VerifiedToken>,
     /// From the cache (time is checked again by the next step).
     pub cached: bool,
 }
@@ -182,7 +184,7 @@ pub fn token(
     narrate::claims(trace, provider, &jws.claims, env.now, &verdict);
     verdict.map_err(|f| claim_denial(provider, &f))?;
     Ok(Verified {
-        token: verified(pid, key_version, provider, jws),
+        token: Rc::new(verified(pid, key_version, provider, jws)),
         cached: false,
     })
 }
@@ -206,7 +208,7 @@ fn cached(
     eval.kid.clone_from(&vt.kid);
     narrate::cache_hit(trace);
     Some(Verified {
-        token: vt.clone(),
+        token: vt,
         cached: true,
     })
 }
