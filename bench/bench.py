@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""`make bench`: the jwt_policy wasm filter against Envoy's native jwt_authn.
+"""`make bench`: the jwt_policy wasm filter against Envoy's native jwt_authn,
+and against the proxy-wasm floors.
 
-One Envoy (`--concurrency 1`, one worker) with three listeners on direct
-responses (bench/envoy-bench.yaml): A no auth, B jwt_authn + RBAC, C this
-filter, with the same policy on B and C. wrk drives them from this machine,
-alternating A B C per round, in two scenarios:
+One Envoy (`--concurrency 1`, one worker) with listeners on direct responses
+(bench/envoy-bench.yaml): A no auth, B jwt_authn + RBAC, C this filter, with
+the same policy on B and C (keys fetched from a JWKS URL the same Envoy
+serves), F1 the filter with one allow_anonymous rule (our floor) and F0
+bench/floor, an empty proxy-wasm filter (the runtime's floor). wrk drives
+them from this machine, alternating listeners per round, in two scenarios:
 
   repeated   one token on every request (the client-credentials pattern)
   rotating   N distinct valid RS256 tokens in a cycle, N far above both
              caches' 1,000 entries: every request misses and is verified
+
+then the same on a second Envoy with `--concurrency 2`, nothing pinned and
+wrk with two threads (both cores busy: per-worker caches, one shared JWKS
+record).
 
 It checks first that every listener answers as it should (200 for a valid
 token; 401/403 for bad ones on B and C), and afterwards that the filter's
@@ -21,13 +28,21 @@ Environment:
                          this (default 0.15 cores) is repeated and left out
                          of the medians (up to ROUNDS extra rounds)
   BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP, BENCH_TOKEN_COUNT,
-  BENCH_CONNECTIONS      override the defaults (7, 8, 5, 30000, 32)
+  BENCH_CONNECTIONS      override the defaults (6, 8, 4, 30000, 32)
+  BENCH_SCALE=0          skip the two-worker run; BENCH_SCALE_ROUNDS (4),
+                         BENCH_SCALE_CONNECTIONS (64) tune it
+  BENCH_PROBES=1         price each kind of hostcall instead (repeated token
+                         only): a floor listener per kind making
+                         BENCH_PROBE_N (20) calls per request, against F0;
+                         writes target/bench/PROBES.md (bench/PROFILE.md)
   BENCH_PIN=0            do not pin Envoy and wrk to separate cores
   BENCH_BASELINE_WASM=<file>   adds listener D: the same policy in another
                          build of the filter (e.g. before a change), in the
                          same Envoy run; its VM has its own vm_id, but custom
                          metrics are process-wide, so the filter's counters
                          then add up C and D
+  BENCH_FLOOR_WASM=<file>      the floor module (default: what `make
+                         bench-floor` builds in target/floor)
   BENCH_RESULTS=<path>   where to write the report
   ENVOY_BIN, JWT_POLICY_WASM   (the Makefile exports both)
 """
@@ -392,6 +407,8 @@ def main():
         fail(f"Envoy not found at {ENVOY} (make setup)")
     if not os.path.exists(WASM):
         fail(f"filter not found at {WASM} (make wasm)")
+    if not os.path.exists(FLOOR_WASM):
+        fail(f"floor filter not found at {FLOOR_WASM} (make bench-floor)")
 
     started = datetime.datetime.now(datetime.timezone.utc)
     load_start = os.getloadavg()
