@@ -269,7 +269,7 @@ impl ProviderKeys {
             .and_then(|(bytes, _)| DocRecord::decode(&bytes));
         let record = records::stored_after_fetch(previous.as_ref(), document, now, &spec);
         let changed = previous.as_ref().map(|p| p.meta.version) != Some(record.meta.version);
-        // Document first, then the small record requests read: a reader that
+        // Document first, then the small record VMs read: a reader that
         // sees the new version always finds the document.
         let _ = store.set(&self.records.doc, &record.encode(), None);
         let _ = store.set(&self.records.ver, &record.meta.encode(), None);

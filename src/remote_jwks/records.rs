@@ -6,7 +6,8 @@
 //! - `…/doc`: the last good JWKS document with its version, fetch time and
 //!   expiry ([`DocRecord`]); written only after a successful fetch;
 //! - `…/ver`: the same header without the document ([`DocMeta`]), read on
-//!   every request because reading shared data copies the value;
+//!   each tick and before each verification (not on cache hits) because
+//!   reading shared data copies the value;
 //! - `…/state`: fetch coordination ([`FetchState`]): a lease that elects one
 //!   fetcher across all VMs (expires, so a dead holder cannot block
 //!   fetching), consecutive failures, the next allowed attempt, and the last
