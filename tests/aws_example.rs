@@ -10,6 +10,8 @@
 //! The stand-in is a Python HTTPS server (`.venv`, with the `cryptography`
 //! package that `make setup` installs for the demo) with a throwaway CA.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::fs;

@@ -2,6 +2,8 @@
 //! tests/fixtures/cli (and the repository's own envoy.yaml and Istio
 //! manifests when present), tokens minted here, output and exit statuses.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::ffi::OsString;

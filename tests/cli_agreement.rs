@@ -4,6 +4,8 @@
 //! request target, route and header bytes. Status, `WWW-Authenticate` and
 //! the claim headers the upstream gets must be the same.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::ffi::OsString;

@@ -7,6 +7,8 @@
 //! The demo keeps its state in a directory of its own here, so a `make demo`
 //! running at the same time does not interfere.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::io::Read;

@@ -15,6 +15,8 @@
 //! YAML is read with the `.venv` Python and the YAML library that
 //! check-jsonschema brings (`make setup`), as in tests/deploy_files.rs.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::fs;

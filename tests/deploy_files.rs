@@ -13,6 +13,8 @@
 //! YAML is read with the `.venv` Python and the YAML library that
 //! check-jsonschema brings (`make setup`).
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::collections::BTreeSet;

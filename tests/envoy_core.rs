@@ -1,6 +1,8 @@
 //! The core filter in a real Envoy: every case of the core issue, then the
 //! filter still serves valid requests and never panicked.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use support::cases::{self, Keys};

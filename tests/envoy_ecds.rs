@@ -26,6 +26,8 @@
 //! JWKS again; no cached decision outlives a push; two instances with the
 //! same provider name and different JWKS stay apart.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -11,6 +11,8 @@
 //! - `claim-routing.yaml`: the route chosen by a verified claim, route-name
 //!   rules decided on the route the request is forwarded on.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! Hostile input in a real Envoy (RFC 8725 / OWASP JWT cases), the stats
 //! and log line of every denial reason, and report-only mode.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use serde_json::{Value, json};

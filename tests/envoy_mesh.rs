@@ -5,6 +5,8 @@
 //! problem it has. The rate-limit and claim-routing examples are in
 //! `tests/envoy_examples.rs`.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::time::{Duration, Instant};

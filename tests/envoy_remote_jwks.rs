@@ -2,6 +2,8 @@
 //! workers; requests wait for the first keys; outages keep the last good
 //! keys; rotation refetches once; bad documents never replace good keys.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::thread;

@@ -10,6 +10,8 @@
 //! for both `x-client-id` and `x_client_id`) and the WHATWG URL parser
 //! (`new URL(req.url, base)` in Node), computed here with rust-url.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::time::Duration;

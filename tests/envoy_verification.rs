@@ -2,6 +2,8 @@
 //! and pure Rust inside the VM) decide every token of one corpus alike, and
 //! the verified-token cache answers repeats without changing any decision.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::thread;

@@ -1,5 +1,7 @@
 //! Proves the test harness itself works, without the wasm filter.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::io::{BufReader, Write};

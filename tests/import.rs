@@ -10,6 +10,8 @@
 //! filter accepts the output (`match.path_template`, `match.hosts`, claim
 //! checks without `one_of`) and fail with its answer when it does not.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -17,6 +17,8 @@
 //! wasm32-wasip1 --lib`) and Envoy (`.venv/envoy`, `make setup`); a missing
 //! or stale one fails the test with what to run.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::ffi::OsString;
