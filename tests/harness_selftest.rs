@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::{WAIT_TIMEOUT, eventually};
+
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::thread;
@@ -13,15 +15,6 @@ use jwt_simple::prelude::*;
 use serde_json::{Value, json};
 use support::http::read_response;
 use support::*;
-
-/// Polls `f` until true or 5 s pass.
-fn eventually(what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn envoy_forwards_raw_bytes_to_the_echo_upstream() {
@@ -66,14 +59,14 @@ fn envoy_forwards_raw_bytes_to_the_echo_upstream() {
     assert_eq!(last.header("content-length"), Some("5"));
     assert_eq!(echo.count(), 3);
 
-    eventually("downstream_rq_completed = 3", || {
+    eventually("downstream_rq_completed = 3", WAIT_TIMEOUT, || {
         envoy.stat("http.ingress.downstream_rq_completed") == 3
     });
     let stats = envoy.stats();
     assert_eq!(stats["cluster.upstream.upstream_rq_200"], 3);
     // One pooled keep-alive connection carried all three requests.
     assert_eq!(stats["cluster.upstream.upstream_cx_total"], 1);
-    assert_eq!(envoy.stat("no.such.stat"), 0);
+    envoy.expect_stat("no.such.stat", 0);
 
     assert!(envoy.wait_for_log("starting main dispatch loop", Duration::from_secs(5)));
     assert!(!envoy.wait_for_log("no such line", Duration::from_millis(100)));
