@@ -17,9 +17,12 @@
 
 mod support;
 
+use support::files::{str_at, yaml};
+use support::venv_bin;
+
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use jwt_policy::policy::{KeySource, Policy, RemoteJwks};
@@ -30,48 +33,7 @@ const POOL_PLACEHOLDER: &str = "__DEMO_USER_POOL_ID__";
 const CLIENT_PLACEHOLDER: &str = "__DEMO_APP_CLIENT_ID__";
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn venv_bin(name: &str) -> PathBuf {
-    let path = root().join(".venv/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} not found (run `make setup`)",
-        path.display()
-    );
-    path
-}
-
-/// All YAML documents of a file, as JSON values.
-fn yaml_docs(rel: &str) -> Vec<Value> {
-    let script = "import json, sys\n\
-                  from ruamel.yaml import YAML\n\
-                  with open(sys.argv[1]) as f:\n    \
-                      print(json.dumps(list(YAML(typ='safe', pure=True).load_all(f))))\n";
-    let out = Command::new(venv_bin("python"))
-        .args(["-c", script])
-        .arg(root().join(rel))
-        .output()
-        .expect("run .venv/bin/python");
-    assert!(
-        out.status.success(),
-        "reading {rel}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("YAML as JSON")
-}
-
-fn yaml(rel: &str) -> Value {
-    let mut docs = yaml_docs(rel);
-    assert_eq!(docs.len(), 1, "{rel}: one document");
-    docs.remove(0)
-}
-
-fn str_at<'v>(v: &'v Value, pointer: &str) -> &'v str {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))
+    support::repo_root()
 }
 
 /// The wasm filter's `config` of a bootstrap (one listener, one HCM).

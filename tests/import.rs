@@ -16,7 +16,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
@@ -77,16 +76,7 @@ fn fixture(name: &str) -> String {
 
 /// A file in a fresh temporary directory.
 fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "jwt-policy-import-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
+    support::temp_file("jwt-policy-import", name, contents)
 }
 
 fn import(from: &str, file: &str, extra: &[&str]) -> Run {

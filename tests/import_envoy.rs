@@ -25,7 +25,6 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
@@ -99,16 +98,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A file in a fresh temporary directory.
 fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "jwt-policy-import-envoy-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
+    support::temp_file("jwt-policy-import-envoy", name, contents)
 }
 
 /// An import's plugin configuration and its report.
