@@ -286,7 +286,7 @@ fn random_bytes(n: usize) -> Vec<u8> {
 }
 
 /// The group order n of the alg's curve, big-endian.
-fn curve_order(alg: Alg) -> Vec<u8> {
+pub fn curve_order(alg: Alg) -> Vec<u8> {
     let hex = match alg {
         Alg::ES256 => "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551",
         Alg::ES384 => concat!(
