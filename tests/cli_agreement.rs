@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use support::cases::{self, Keys};
 use support::mesh_cases::{self, MeshKeys};
-use support::{EchoServer, EnvoyConfig, send};
+use support::{EnvoyConfig, send};
 
 /// What one side decided.
 #[derive(Debug, PartialEq, Eq)]
@@ -121,10 +121,7 @@ fn explain_answers_like_the_filter_in_envoy_for_every_mesh_case() {
 }
 
 fn agree(suite: &str, config: serde_json::Value, all: &[cases::Case]) {
-    let upstream = EchoServer::start();
-    let envoy = EnvoyConfig::new(config.clone())
-        .upstream(upstream.port())
-        .start();
+    let (envoy, _upstream) = EnvoyConfig::new(config.clone()).start_with_echo();
     let dir = std::env::temp_dir().join(format!(
         "jwt-policy-agreement-{suite}-{}",
         std::process::id()

@@ -19,7 +19,7 @@
 
 mod support;
 
-use support::files::{str_at, yaml, yaml_docs};
+use support::files::{str_at, unknown_fields, yaml, yaml_docs};
 use support::venv_bin;
 
 use std::fs;
@@ -112,33 +112,6 @@ fn patched_cluster(patch_policy: &Value) -> &Value {
 // ---------------------------------------------------------------------------
 // Schema
 // ---------------------------------------------------------------------------
-
-/// Fields of `value` that the (structural) schema does not know: what the
-/// API server would prune, and JSON Schema validation lets through.
-fn unknown_fields(value: &Value, schema: &Value, at: &str, found: &mut Vec<String>) {
-    if schema["x-kubernetes-preserve-unknown-fields"] == true {
-        return;
-    }
-    match value {
-        Value::Object(map) => {
-            let Some(props) = schema["properties"].as_object() else {
-                return;
-            };
-            for (k, v) in map {
-                match props.get(k) {
-                    Some(s) => unknown_fields(v, s, &format!("{at}.{k}"), found),
-                    None => found.push(format!("{at}.{k}")),
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                unknown_fields(v, &schema["items"], &format!("{at}[{i}]"), found);
-            }
-        }
-        _ => {}
-    }
-}
 
 /// The CRD's openAPIV3Schema made a whole-manifest schema, as the Istio
 /// schemas in ../shared are: apiVersion and kind fixed, a named object, a

@@ -17,7 +17,7 @@
 
 mod support;
 
-use support::files::{str_at, yaml};
+use support::files::{str_at, unknown_fields, yaml};
 use support::venv_bin;
 
 use std::collections::BTreeSet;
@@ -288,33 +288,6 @@ const ISTIO_MANIFESTS: [(&str, &str); 3] = [
         "istio-destinationrule.schema.json",
     ),
 ];
-
-/// Fields of `value` that the (structural) schema does not know: what the
-/// API server would prune, and JSON Schema validation lets through.
-fn unknown_fields(value: &Value, schema: &Value, at: &str, found: &mut Vec<String>) {
-    if schema["x-kubernetes-preserve-unknown-fields"] == true {
-        return;
-    }
-    match value {
-        Value::Object(map) => {
-            let Some(props) = schema["properties"].as_object() else {
-                return;
-            };
-            for (k, v) in map {
-                match props.get(k) {
-                    Some(s) => unknown_fields(v, s, &format!("{at}.{k}"), found),
-                    None => found.push(format!("{at}.{k}")),
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                unknown_fields(v, &schema["items"], &format!("{at}[{i}]"), found);
-            }
-        }
-        _ => {}
-    }
-}
 
 #[test]
 fn istio_manifests_match_istio_schemas() {

@@ -22,28 +22,14 @@ use support::{
 #[test]
 fn mesh_policy_cases_in_envoy() {
     let keys = MeshKeys::generate();
-    let upstream = EchoServer::start();
-    let envoy = EnvoyConfig::new(mesh_cases::config(&keys))
-        .upstream(upstream.port())
-        .start();
+    let (envoy, _upstream) = EnvoyConfig::new(mesh_cases::config(&keys)).start_with_echo();
     let all = mesh_cases::cases(&keys);
     let mut failures = Vec::new();
     for case in &all {
-        let resp = send(envoy.port(), &case.request);
-        let view = (resp.status == 200).then(|| resp.upstream());
-        let got = |name: &str| view.as_ref().and_then(|u| u.header(name));
-        if let Some(why) = cases::mismatch(case, resp.status, resp.header("www-authenticate"), &got)
-        {
-            failures.push(format!("{}: {why}; body {}", case.name, resp.body_str()));
-        }
+        let (_resp, failure) = cases::send_case(envoy.port(), case);
+        failures.extend(failure);
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        all.len(),
-        failures.join("\n")
-    );
+    cases::assert_no_failures(&failures, all.len());
     // The rule's counters name the pool that verified each token, and an
     // issuer of neither pool has a reason of its own.
     eventually("the request counters", Duration::from_secs(10), || {

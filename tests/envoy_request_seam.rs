@@ -342,10 +342,7 @@ fn several_tokens_config(keys: &Keys) -> Value {
 #[test]
 fn one_token_per_request_over_http1_and_http2() {
     let keys = Keys::generate();
-    let upstream = EchoServer::start();
-    let envoy = EnvoyConfig::new(several_tokens_config(&keys))
-        .upstream(upstream.port())
-        .start();
+    let (envoy, _upstream) = EnvoyConfig::new(several_tokens_config(&keys)).start_with_echo();
     let t = keys.rsa.token(Alg::RS256, claims("order/get.order"));
     let u = keys.rsa.token(Alg::RS256, claims("order/admin"));
     let cases: Vec<(&str, Request, u16)> = vec![

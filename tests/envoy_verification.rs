@@ -112,9 +112,7 @@ impl Corpus {
 }
 
 fn start(config: Value) -> (Envoy, EchoServer) {
-    let upstream = EchoServer::start();
-    let envoy = EnvoyConfig::new(config).upstream(upstream.port()).start();
-    (envoy, upstream)
+    EnvoyConfig::new(config).start_with_echo()
 }
 
 fn decide(envoy: &Envoy, token: &str) -> (u16, String) {

@@ -38,3 +38,30 @@ pub fn str_at<'v>(v: &'v Value, pointer: &str) -> &'v str {
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))
 }
+
+/// Fields of `value` that the (structural) schema does not know: what the
+/// API server would prune, and JSON Schema validation lets through.
+pub fn unknown_fields(value: &Value, schema: &Value, at: &str, found: &mut Vec<String>) {
+    if schema["x-kubernetes-preserve-unknown-fields"] == true {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            let Some(props) = schema["properties"].as_object() else {
+                return;
+            };
+            for (k, v) in map {
+                match props.get(k) {
+                    Some(s) => unknown_fields(v, s, &format!("{at}.{k}"), found),
+                    None => found.push(format!("{at}.{k}")),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                unknown_fields(v, &schema["items"], &format!("{at}[{i}]"), found);
+            }
+        }
+        _ => {}
+    }
+}

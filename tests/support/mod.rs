@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cases;
+pub mod cli;
 pub mod files;
 pub mod mesh_cases;
 
