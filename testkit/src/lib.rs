@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`envoy`] | a real Envoy: bootstrap generation, start-up with port discovery, logs, stats, polling |
 //! | [`http`] | a raw HTTP/1.1 client (every byte under control) and the message readers the servers share |
-//! | [`servers`] | an echo upstream, a switchable JWKS server, a Python WSGI upstream |
+//! | [`servers`] | an echo upstream, a switchable JWKS server, a Python WSGI upstream (python/) |
 //! | [`tokens`] | fresh keys, their JWKs, JWS signing of arbitrary bytes, Cognito-shaped claims |
 //! | [`poll`] | waiting for a condition with a deadline (never a fixed sleep) |
 //!

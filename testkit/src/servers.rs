@@ -331,7 +331,7 @@ impl JwksServer {
     }
 }
 
-/// What the WSGI upstream read (tests/support/wsgi_upstream.py).
+/// What the WSGI upstream read (testkit/python/wsgi_upstream.py).
 #[derive(Clone, Debug)]
 pub struct WsgiView {
     pub method: String,
@@ -373,7 +373,7 @@ pub struct WsgiUpstream {
 impl WsgiUpstream {
     pub fn start() -> WsgiUpstream {
         use std::io::BufRead;
-        let script = crate::repo_path("tests/support/wsgi_upstream.py");
+        let script = crate::repo_path("testkit/python/wsgi_upstream.py");
         let mut child = std::process::Command::new(venv_python())
             .arg(&script)
             .stdout(std::process::Stdio::piped())
