@@ -335,3 +335,37 @@ fn tokens_verify_with_jwt_simple() {
         .verify(b"msg", &high_sig)
         .expect("high-S twin verifies");
 }
+
+#[test]
+fn raw_bootstraps_name_their_listeners_and_the_log_is_flushed_on_demand() {
+    let echo = EchoServer::start();
+    let mut boot: Value = serde_json::from_str(
+        &EnvoyConfig::without_filter()
+            .upstream(echo.port())
+            .bootstrap(),
+    )
+    .unwrap();
+    let mut other = boot["static_resources"]["listeners"][0].clone();
+    other["name"] = json!("other");
+    boot["static_resources"]["listeners"]
+        .as_array_mut()
+        .unwrap()
+        .push(other);
+    let envoy = EnvoyConfig::raw(boot.to_string())
+        .log_level("warning")
+        .start();
+    assert_eq!(envoy.listeners().len(), 2, "{:?}", envoy.listeners());
+    assert_ne!(envoy.port(), envoy.listener_port("other"));
+    assert_eq!(
+        send(envoy.listener_port("other"), &Request::get("/")).status,
+        200
+    );
+    envoy.expect_stat("cluster.upstream.upstream_rq_200", 1);
+    // The admin logger is quieter than info here: flush_log raises it for
+    // its line, then puts it back.
+    envoy.flush_log();
+    assert!(envoy.log().contains("change log level: name='admin'"));
+    let listing = envoy.admin("POST", "/logging").body_str();
+    assert!(listing.contains("admin: warning"), "{listing}");
+    envoy.assert_no_wasm_panic();
+}

@@ -226,3 +226,59 @@ fn mint_batch(key: &TestKey, alg: Alg, claims: &Value, count: usize) -> Vec<Stri
             .collect()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mint_makes_the_keys_tokens_and_batches_of_a_spec() {
+        let out = crate::scratch_dir("testkit-mint").join("tokens.txt");
+        let claims = json!({"iss": "https://issuer.example", "jti": "x"});
+        let spec = json!({
+            "keys": {
+                "main": {"alg": "ES256", "kid": "k1"},
+                "other": {"alg": "ES256", "kid": "k1", "publish": false}
+            },
+            "tokens": {
+                "valid": {"key": "main", "claims": claims},
+                "tampered": {"key": "main", "claims": claims, "corrupt_signature": true},
+                "forged": {"key": "other", "claims": claims}
+            },
+            "batches": [{"key": "main", "claims": claims, "count": 5, "out": out}]
+        });
+        let got = mint(&spec);
+        let keys = got["jwks"]["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1, "only published keys: {keys:?}");
+        assert_eq!(
+            (keys[0]["kid"].as_str(), keys[0]["alg"].as_str()),
+            (Some("k1"), Some("ES256"))
+        );
+        let token = |name: &str| got["tokens"][name].as_str().unwrap().to_string();
+        let (valid, tampered) = (token("valid"), token("tampered"));
+        assert_eq!(
+            valid.rsplit_once('.').unwrap().0,
+            tampered.rsplit_once('.').unwrap().0
+        );
+        assert_ne!(valid, tampered);
+        assert!(valid.starts_with(&crate::b64url(r#"{"kid":"k1","alg":"ES256"}"#)));
+        let lines: Vec<String> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(got["batches"][0]["count"], 5);
+        assert_eq!(lines.len(), 5);
+        let jtis: std::collections::BTreeSet<String> = lines
+            .iter()
+            .map(|t| {
+                let payload = crate::b64url_decode(t.split('.').nth(1).unwrap());
+                serde_json::from_slice::<Value>(&payload).unwrap()["jti"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(jtis.len(), 5, "each batch token has its own jti");
+    }
+}

@@ -722,8 +722,9 @@ impl Envoy {
         const MARK: &str = "change log level: name='admin'";
         let marks = |log: &str| log.matches(MARK).count();
         let before = marks(&self.log());
-        // The line is logged at info, after the change: raise the admin
-        // logger to info for it if it is quieter, then put it back.
+        // The line is logged at info, at the level in force before the
+        // change: raise a quieter admin logger to info first (that change
+        // may log nothing), then log the line, then put the level back.
         let listing = self.admin("POST", "/logging").body_str();
         let level = listing
             .lines()
@@ -732,6 +733,9 @@ impl Envoy {
             .trim()
             .to_string();
         let loud = matches!(level.as_str(), "trace" | "debug" | "info");
+        if !loud {
+            self.admin("POST", "/logging?admin=info");
+        }
         let set = if loud { level.as_str() } else { "info" };
         self.admin("POST", &format!("/logging?admin={set}"));
         let flushed = poll_until(WAIT_TIMEOUT, || (marks(&self.log()) > before).then_some(()));
