@@ -22,11 +22,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .to_str()
-        .unwrap()
-        .to_owned()
+    support::repo_path(path).display().to_string()
 }
 
 /// A file in a fresh temporary directory.

@@ -14,7 +14,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -24,11 +24,7 @@ use support::cli::{Run, run};
 use support::{Alg, TestKey, cognito_access_claims, jwks};
 
 fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .to_str()
-        .unwrap()
-        .to_owned()
+    support::repo_path(path).display().to_string()
 }
 
 fn fixture(name: &str) -> String {
