@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::ffi::OsStringExt;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -65,4 +66,73 @@ pub fn os(args: &[&str]) -> Vec<OsString> {
 /// `jwt-policy ARGS` with nothing on its standard input.
 pub fn run(args: &[&str]) -> Run {
     run_with(&os(args), b"")
+}
+
+/// The `--header` and `--host` arguments of `jwt-policy explain` for a
+/// request's headers: HTTP/1.1 `Host` is Envoy's `:authority`;
+/// `default_host` goes when the request sets none.
+pub fn explain_header_args(
+    headers: &[(Vec<u8>, Vec<u8>)],
+    default_host: Option<&[u8]>,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut host = default_host.map(<[u8]>::to_vec);
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case(b"host") {
+            host = Some(value.clone());
+            continue;
+        }
+        let mut header = name.clone();
+        header.extend_from_slice(b": ");
+        header.extend_from_slice(value);
+        args.push("--header".into());
+        args.push(OsString::from_vec(header));
+    }
+    if let Some(host) = host {
+        args.push("--host".into());
+        args.push(OsString::from_vec(host));
+    }
+    args
+}
+
+/// Runs `jwt-policy ARGS` (an `explain --json`) and returns its report,
+/// once it is a decision (`forward` or `respond` with a status) whose exit
+/// status fits it (0, 1).
+pub fn explain_report(args: &[OsString]) -> Result<Value, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_jwt-policy"))
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run jwt-policy: {e}"))?;
+    let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "explain printed no JSON ({e}), exit {:?}: {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let code = match report["action"].as_str() {
+        Some("forward") => 0,
+        Some("respond") if report["status"].as_u64().is_some() => 1,
+        _ => return Err(format!("explain gave no decision: {report}")),
+    };
+    if out.status.code() != Some(code) {
+        return Err(format!(
+            "exit status {:?} for action {}",
+            out.status.code(),
+            report["action"]
+        ));
+    }
+    Ok(report)
+}
+
+/// The status of an explain report (200 for `forward`).
+pub fn explained_status(report: &Value) -> u16 {
+    match report["action"].as_str() {
+        Some("forward") => 200,
+        _ => report["status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .expect("a status"),
+    }
 }
