@@ -32,7 +32,8 @@ integration: wasm
 	$(CARGO) test --test '*'
 
 # Lints, the unit and Envoy integration tests (incl. the CLI, the demo and
-# the deployment files), the OCI image builder's tests (on the wasm just
+# the deployment files) and the test kit's own tests (testkit/ is a
+# workspace member), the OCI image builder's tests (on the wasm just
 # built), then the fuzz smoke runs.
 test: setup lint wasm
 	$(CARGO) test --all-targets

@@ -64,12 +64,13 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.dont_write_bytecode = True  # no bench/__pycache__ in the work tree
-sys.path.insert(0, HERE)
-import tokens as tokgen  # noqa: E402
+sys.dont_write_bytecode = True  # no __pycache__ in the work tree
+sys.path.insert(0, os.path.join(ROOT, "testkit"))
+import kit  # noqa: E402  (the test kit's Envoy launcher and minting)
 
 OUT = os.path.join(ROOT, "target", "bench")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -223,55 +224,98 @@ def children_cpu():
 # ---------------------------------------------------------------- envoy
 
 
+class tokgen:
+    """Keys and tokens, minted fresh on every run by the test kit
+    (`testkit mint`). One RSA-2048 key (kid `bench-rsa-1`) signs
+    Cognito-shaped client-credentials access tokens (RS256, header exactly
+    {"kid","alg"} as Cognito writes it), in `out_dir`:
+
+      tokens.txt      N distinct valid tokens, one a line (scenario 2:
+                      rotating; each has its own `jti`, so both caches key
+                      them apart)
+      bad.json        tokens each listener must refuse (sanity checks)
+    """
+
+    KID = "bench-rsa-1"
+    ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BenchPool1"
+    CLIENT_ID = "4bench0client0id0000000000"
+    SCOPE = "order/post.order"
+
+    @staticmethod
+    def claims(now, **over):
+        c = {
+            "sub": tokgen.CLIENT_ID, "token_use": "access", "scope": tokgen.SCOPE, "auth_time": now,
+            "iss": tokgen.ISSUER, "exp": now + 6 * 3600, "iat": now, "version": 2,
+            "jti": str(uuid.uuid4()), "client_id": tokgen.CLIENT_ID,
+        }
+        c.update(over)
+        return c
+
+    @staticmethod
+    def generate(out_dir, count):
+        os.makedirs(out_dir, exist_ok=True)
+        started = time.time()
+        now = int(started)
+        claims = tokgen.claims
+        main = {"key": "main", "claims": claims(now)}
+        bad = {
+            # name: (token spec, what it tests)
+            "bad signature": dict(main, corrupt_signature=True),
+            "other key, same kid": {"key": "other", "claims": claims(now)},
+            "expired": {"key": "main", "claims": claims(now, exp=now - 3600, iat=now - 7200)},
+            "wrong issuer": {"key": "main", "claims": claims(now, iss=tokgen.ISSUER + "x")},
+            "wrong client_id": {"key": "main", "claims": claims(now, client_id="other-client", sub="other-client")},
+            "wrong token_use (id)": {"key": "main", "claims": claims(now, token_use="id")},
+            "missing scope": {"key": "main", "claims": claims(now, scope="order/get.order")},
+            "scope prefix only": {"key": "main", "claims": claims(now, scope="order/post.orders")},
+        }
+        tokens_path = os.path.join(out_dir, "tokens.txt")
+        minted = kit.mint({
+            "keys": {
+                "main": {"alg": "RS256", "kid": tokgen.KID},
+                "other": {"alg": "RS256", "kid": tokgen.KID, "publish": False},
+            },
+            "tokens": dict(bad, valid=main),
+            "batches": [{"key": "main", "claims": claims(now), "count": count, "out": tokens_path}],
+        })
+        tokens = minted["tokens"]
+        with open(tokens_path) as f:
+            assert len(set(f.read().split())) == count, "tokens must be distinct"
+        with open(os.path.join(out_dir, "bad.json"), "w") as f:
+            json.dump(dict({"no token": None}, **{name: tokens[name] for name in bad}), f, indent=1)
+        return {
+            "jwks": minted["jwks"],
+            "token": tokens["valid"],
+            "count": count,
+            "token_bytes": len(tokens["valid"]),
+            "seconds": time.time() - started,
+        }
+
+
 class Envoy:
+    """Envoy started by the test kit (`testkit envoy`: ports and readiness
+    as in the Rust tests); its log, stdout and files go to `workdir`."""
+
     def __init__(self, config_path, workdir, concurrency=1, pin=None):
         self.dir = workdir
         pin = PIN if pin is None else pin
-        addr_file = os.path.join(workdir, "admin_address")
-        for stale in (addr_file, os.path.join(workdir, "envoy.log")):
-            if os.path.exists(stale):
-                os.remove(stale)
-        cmd = [
-            ENVOY, "-c", config_path, "--concurrency", str(concurrency),
-            "--disable-hot-restart", "--use-dynamic-base-id",
-            "--admin-address-path", addr_file,
-            "--log-path", os.path.join(workdir, "envoy.log"),
-            "-l", "warning",
-        ]
-        if pin:
-            cmd = ["taskset", "-c", ENVOY_CPU] + cmd
-        self.cmd = cmd
         self.out = open(os.path.join(workdir, "envoy.stdout"), "w")
-        self.proc = subprocess.Popen(
-            cmd, stdout=self.out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
-        )
-        self.admin_port = 0
-        deadline = time.time() + 60
-        while True:
-            if self.proc.poll() is not None:
-                fail(f"Envoy exited ({self.proc.returncode}):\n{self.log_tail()}")
-            if not self.admin_port and os.path.exists(addr_file):
-                text = open(addr_file).read().strip()
-                if text:
-                    self.admin_port = int(text.rsplit(":", 1)[1])
-            if self.admin_port:
-                try:
-                    if self.admin("/ready")[1].strip() == "LIVE":
-                        break
-                except OSError:
-                    pass
-            if time.time() > deadline:
-                fail(f"Envoy not LIVE after 60 s:\n{self.log_tail()}")
-            time.sleep(0.1)
-        listeners = json.loads(self.admin("/listeners?format=json")[1])
-        self.ports = {
-            l["name"]: l["local_address"]["socket_address"]["port_value"]
-            for l in listeners["listener_statuses"]
-        }
+        try:
+            self.proc, info = kit.start_envoy(
+                config_path, dir=workdir, concurrency=concurrency, log_level="warning", component_log_level="",
+                prefix=["taskset", "-c", ENVOY_CPU] if pin else [],
+                stderr=self.out, preexec_fn=die_with_parent,
+            )
+        except RuntimeError as e:
+            fail(f"{e}:\n{self.log_tail()}")
+        self.pid = info["pid"]
+        self.admin_port = info["admin_port"]
+        self.ports = info["listeners"]
+        self.cmd = info["argv"]
 
     def log_tail(self, n=40):
         text = ""
-        for name in ("envoy.log", "envoy.stdout"):
+        for name in ("envoy.log", "stdout.log", "envoy.stdout"):
             p = os.path.join(self.dir, name)
             if os.path.exists(p):
                 text += open(p, errors="replace").read()
@@ -296,7 +340,7 @@ class Envoy:
         return out
 
     def worker_pid(self):
-        return self.proc.pid
+        return self.pid
 
     def stop(self):
         if self.proc.poll() is None:

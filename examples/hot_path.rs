@@ -27,6 +27,8 @@
 //! generation and signing out of the profile and makes the run fast under
 //! valgrind. `pure` generates and signs with a real key.
 
+#![allow(clippy::restriction)] // a measuring tool: it may panic on bad input
+
 use std::hint::black_box;
 use std::time::Instant;
 

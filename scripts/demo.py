@@ -495,6 +495,25 @@ class Processes:
         self.procs.append((name, proc))
         return proc
 
+    def start_envoy(self, bootstrap_path, envoy_bin):
+        """Envoy on the bootstrap's ports 0, through `testkit envoy` (its
+        log: envoy.log); returns the launcher's info (ports, argv, ...)."""
+        sys.path.insert(0, os.path.join(ROOT, "testkit"))
+        import kit
+
+        with open(os.path.join(DEMO_DIR, "envoy.stdout.log"), "ab") as log:
+            try:
+                proc, info = kit.start_envoy(
+                    bootstrap_path, dir=DEMO_DIR, concurrency=2, log_level="info",
+                    component_log_level="wasm:debug", cwd=ROOT, stderr=log,
+                    env=dict(os.environ, ENVOY_BIN=envoy_bin),
+                    start_new_session=True, preexec_fn=_die_with_parent,
+                )
+            except RuntimeError as e:
+                raise DemoFailure(f"{e}; see {shown(log.name)}") from e
+        self.procs.append(("envoy", proc))
+        return info
+
     def forget(self, proc):
         """Drops a process that has exited by itself."""
         self.procs = [(n, p) for n, p in self.procs if p is not proc]
@@ -694,28 +713,13 @@ def run(args):
         show("audiences", provider["audiences"])
         show("remote_jwks", {k: provider["remote_jwks"][k] for k in ("cluster", "uri")})
 
-        admin_file = os.path.join(DEMO_DIR, "envoy.admin")
-        envoy_log = os.path.join(DEMO_DIR, "envoy.log")
-        argv = [envoy_bin, "-c", bootstrap_path, "--use-dynamic-base-id", "--disable-hot-restart",
-                "--concurrency", "2", "--admin-address-path", admin_file, "--log-path", envoy_log,
-                "--file-flush-interval-msec", "100", "-l", "info", "--component-log-level", "wasm:debug"]
-        command(" ".join(shlex.quote(shown(a)) for a in argv))
-        procs.start("envoy", argv, os.path.join(DEMO_DIR, "envoy.stdout.log"))
-
-        def admin_ready():
-            if not os.path.exists(admin_file):
-                return None
-            addr = open(admin_file).read().strip()
-            if not addr:
-                return None
-            r = request("GET", f"http://{addr}/ready", timeout=2)
-            return f"http://{addr}" if r.status == 200 and r.text().strip() == "LIVE" else None
-
-        admin = wait_until("Envoy", admin_ready, 30, procs.check_alive)
-        listeners = request("GET", admin + "/listeners?format=json").json()
-        port = next(l["local_address"]["socket_address"]["port_value"]
-                    for l in listeners["listener_statuses"] if l["name"] == "main")
-        envoy_url = f"http://127.0.0.1:{port}"
+        # The test kit's launcher (testkit/kit.py), as the Rust tests start
+        # Envoy: it waits for admin /ready and reads the ports Envoy bound.
+        info = procs.start_envoy(bootstrap_path, envoy_bin)
+        envoy_log = info["log"]
+        command(" ".join(shlex.quote(shown(a)) for a in info["argv"]))
+        admin = f"http://127.0.0.1:{info['admin_port']}"
+        envoy_url = f"http://127.0.0.1:{info['listeners']['main']}"
         show("Envoy listener", envoy_url)
         show("Envoy admin", admin)
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
-# The HTTP/2 client of the Envoy tests (tests/support/h2_request.py).
+# The HTTP/2 client of the Envoy tests (testkit/python/h2_request.py).
 H2_VERSION=4.3.0
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then

@@ -2,87 +2,32 @@
 //! tests/fixtures/cli (and the repository's own envoy.yaml and Istio
 //! manifests when present), tokens minted here, output and exit statuses.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
 use support::cases::{CLIENT, ISSUER};
+use support::cli::{Run, os, run, run_with};
 use support::{Alg, TestKey, cognito_access_claims, jwks};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
-    }
-}
-
-fn run_with(args: &[OsString], stdin: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jwt-policy"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run jwt-policy");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin)
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait for jwt-policy");
-    Run {
-        code: out.status.code().expect("exit status"),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
-    }
-}
-
-fn os(args: &[&str]) -> Vec<OsString> {
-    args.iter().map(OsString::from).collect()
-}
-
-fn run(args: &[&str]) -> Run {
-    run_with(&os(args), b"")
-}
 
 fn fixture(name: &str) -> String {
     repo(&format!("tests/fixtures/cli/{name}"))
 }
 
 fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .to_str()
-        .unwrap()
-        .to_owned()
+    support::repo_path(path).display().to_string()
 }
 
 /// A file in a fresh temporary directory.
 fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "jwt-policy-cli-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
+    support::temp_file("jwt-policy-cli", name, contents)
 }
 
 const POST: &str = "order/post.order";
@@ -361,33 +306,23 @@ fn check_warns_about_risky_settings() {
 
 #[test]
 fn check_the_repository_configs() {
-    let mut files: Vec<String> = Vec::new();
-    let top = repo("envoy.yaml");
-    if Path::new(&top).exists() {
-        files.push(top);
-    } else {
-        eprintln!("skipped: no envoy.yaml at the repository root yet");
-    }
-    // deploy/istio manifests, and the examples, when they exist.
+    // envoy.yaml, the deploy/istio manifests and the examples: each must be
+    // there (a missing one fails the test rather than shrinking it).
+    let mut files = vec![repo("envoy.yaml")];
+    assert!(
+        Path::new(&files[0]).exists(),
+        "no envoy.yaml at the repository root"
+    );
     for dir in ["deploy/istio", "examples"] {
-        match std::fs::read_dir(repo(dir)) {
-            Ok(entries) => {
-                let mut found: Vec<String> = entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                    .map(|p| p.to_str().unwrap().to_owned())
-                    .collect();
-                found.sort();
-                if found.is_empty() {
-                    eprintln!("skipped: no YAML files in {dir} yet");
-                }
-                files.extend(found);
-            }
-            Err(_) => eprintln!("skipped: no {dir} directory yet"),
-        }
-    }
-    if files.is_empty() {
-        return;
+        let entries = std::fs::read_dir(repo(dir)).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let mut found: Vec<String> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .map(|p| p.to_str().unwrap().to_owned())
+            .collect();
+        assert!(!found.is_empty(), "no YAML files in {dir}");
+        found.sort();
+        files.extend(found);
     }
     let mut args = vec!["check"];
     args.extend(files.iter().map(String::as_str));

@@ -4,17 +4,18 @@
 //! request target, route and header bytes. Status, `WWW-Authenticate` and
 //! the claim headers the upstream gets must be the same.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
+
+use support::cli::{explain_header_args, explain_report, explained_status};
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::process::Command;
-
-use serde_json::Value;
 
 use support::cases::{self, Keys};
 use support::mesh_cases::{self, MeshKeys};
-use support::{EchoServer, EnvoyConfig, send};
+use support::{EnvoyConfig, send};
 
 /// What one side decided.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,49 +40,9 @@ fn explain(config: &std::path::Path, case: &cases::Case) -> Result<Answer, Strin
         "--route".into(),
         case.route.into(),
     ];
-    for (name, value) in &case.request.headers {
-        // HTTP/1.1 `Host` is Envoy's `:authority`.
-        if name.eq_ignore_ascii_case(b"host") {
-            args.push("--host".into());
-            args.push(OsString::from_vec(value.clone()));
-            continue;
-        }
-        let mut header = name.clone();
-        header.extend_from_slice(b": ");
-        header.extend_from_slice(value);
-        args.push("--header".into());
-        args.push(OsString::from_vec(header));
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_jwt-policy"))
-        .args(&args)
-        .output()
-        .map_err(|e| format!("cannot run jwt-policy: {e}"))?;
-    let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!(
-            "explain printed no JSON ({e}), exit {:?}: {}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })?;
-    let (status, code) = match report["action"].as_str() {
-        Some("forward") => (200, 0),
-        Some("respond") => (
-            report["status"]
-                .as_u64()
-                .and_then(|s| u16::try_from(s).ok())
-                .ok_or("respond without a status")?,
-            1,
-        ),
-        _ => return Err(format!("explain gave no answer: {report}")),
-    };
-    if out.status.code() != Some(code) {
-        return Err(format!(
-            "exit status {:?} for action {}",
-            out.status.code(),
-            report["action"]
-        ));
-    }
+    args.extend(explain_header_args(&case.request.headers, None));
+    let report = explain_report(&args)?;
+    let status = explained_status(&report);
     let upstream_header = |name: &str| {
         report["upstream"]["headers"]
             .as_array()?
@@ -119,10 +80,7 @@ fn explain_answers_like_the_filter_in_envoy_for_every_mesh_case() {
 }
 
 fn agree(suite: &str, config: serde_json::Value, all: &[cases::Case]) {
-    let upstream = EchoServer::start();
-    let envoy = EnvoyConfig::new(config.clone())
-        .upstream(upstream.port())
-        .start();
+    let (envoy, _upstream) = EnvoyConfig::new(config.clone()).start_with_echo();
     let dir = std::env::temp_dir().join(format!(
         "jwt-policy-agreement-{suite}-{}",
         std::process::id()

@@ -15,10 +15,15 @@
 //! YAML is read with the `.venv` Python and the YAML library that
 //! check-jsonschema brings (`make setup`), as in tests/deploy_files.rs.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
+use support::files::{str_at, unknown_fields, yaml, yaml_docs};
+use support::venv_bin;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use jwt_policy::policy::{KeySource, Policy, RemoteJwks};
@@ -38,42 +43,7 @@ const TLS_TYPE: &str =
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn venv_bin(name: &str) -> PathBuf {
-    let path = root().join(".venv/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} not found (run `make setup`)",
-        path.display()
-    );
-    path
-}
-
-/// All YAML documents of a file, as JSON values.
-fn yaml_docs(rel: &str) -> Vec<Value> {
-    let script = "import json, sys\n\
-                  from ruamel.yaml import YAML\n\
-                  with open(sys.argv[1]) as f:\n    \
-                      print(json.dumps(list(YAML(typ='safe', pure=True).load_all(f))))\n";
-    let out = Command::new(venv_bin("python"))
-        .args(["-c", script])
-        .arg(root().join(rel))
-        .output()
-        .expect("run .venv/bin/python");
-    assert!(
-        out.status.success(),
-        "reading {rel}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("YAML as JSON")
-}
-
-fn yaml(rel: &str) -> Value {
-    let mut docs = yaml_docs(rel);
-    assert_eq!(docs.len(), 1, "{rel}: one document");
-    docs.remove(0)
+    support::repo_root()
 }
 
 /// Every document of every manifest in deploy/envoy-gateway, with its file.
@@ -96,12 +66,6 @@ fn of_kind(kind: &str) -> Vec<(String, Value)> {
         .into_iter()
         .filter(|(_, d)| d["kind"] == kind)
         .collect()
-}
-
-fn str_at<'v>(v: &'v Value, pointer: &str) -> &'v str {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))
 }
 
 fn remote_jwks<'p>(policy: &'p Policy, provider: &str) -> &'p RemoteJwks {
@@ -148,33 +112,6 @@ fn patched_cluster(patch_policy: &Value) -> &Value {
 // ---------------------------------------------------------------------------
 // Schema
 // ---------------------------------------------------------------------------
-
-/// Fields of `value` that the (structural) schema does not know: what the
-/// API server would prune, and JSON Schema validation lets through.
-fn unknown_fields(value: &Value, schema: &Value, at: &str, found: &mut Vec<String>) {
-    if schema["x-kubernetes-preserve-unknown-fields"] == true {
-        return;
-    }
-    match value {
-        Value::Object(map) => {
-            let Some(props) = schema["properties"].as_object() else {
-                return;
-            };
-            for (k, v) in map {
-                match props.get(k) {
-                    Some(s) => unknown_fields(v, s, &format!("{at}.{k}"), found),
-                    None => found.push(format!("{at}.{k}")),
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                unknown_fields(v, &schema["items"], &format!("{at}[{i}]"), found);
-            }
-        }
-        _ => {}
-    }
-}
 
 /// The CRD's openAPIV3Schema made a whole-manifest schema, as the Istio
 /// schemas in ../shared are: apiVersion and kind fixed, a named object, a

@@ -13,11 +13,16 @@
 //! YAML is read with the `.venv` Python and the YAML library that
 //! check-jsonschema brings (`make setup`).
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
+
+use support::files::{str_at, unknown_fields, yaml};
+use support::venv_bin;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use jwt_policy::policy::{KeySource, Policy, RemoteJwks};
@@ -28,48 +33,7 @@ const POOL_PLACEHOLDER: &str = "__DEMO_USER_POOL_ID__";
 const CLIENT_PLACEHOLDER: &str = "__DEMO_APP_CLIENT_ID__";
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn venv_bin(name: &str) -> PathBuf {
-    let path = root().join(".venv/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} not found (run `make setup`)",
-        path.display()
-    );
-    path
-}
-
-/// All YAML documents of a file, as JSON values.
-fn yaml_docs(rel: &str) -> Vec<Value> {
-    let script = "import json, sys\n\
-                  from ruamel.yaml import YAML\n\
-                  with open(sys.argv[1]) as f:\n    \
-                      print(json.dumps(list(YAML(typ='safe', pure=True).load_all(f))))\n";
-    let out = Command::new(venv_bin("python"))
-        .args(["-c", script])
-        .arg(root().join(rel))
-        .output()
-        .expect("run .venv/bin/python");
-    assert!(
-        out.status.success(),
-        "reading {rel}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("YAML as JSON")
-}
-
-fn yaml(rel: &str) -> Value {
-    let mut docs = yaml_docs(rel);
-    assert_eq!(docs.len(), 1, "{rel}: one document");
-    docs.remove(0)
-}
-
-fn str_at<'v>(v: &'v Value, pointer: &str) -> &'v str {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))
+    support::repo_root()
 }
 
 /// The wasm filter's `config` of a bootstrap (one listener, one HCM).
@@ -325,33 +289,6 @@ const ISTIO_MANIFESTS: [(&str, &str); 3] = [
     ),
 ];
 
-/// Fields of `value` that the (structural) schema does not know: what the
-/// API server would prune, and JSON Schema validation lets through.
-fn unknown_fields(value: &Value, schema: &Value, at: &str, found: &mut Vec<String>) {
-    if schema["x-kubernetes-preserve-unknown-fields"] == true {
-        return;
-    }
-    match value {
-        Value::Object(map) => {
-            let Some(props) = schema["properties"].as_object() else {
-                return;
-            };
-            for (k, v) in map {
-                match props.get(k) {
-                    Some(s) => unknown_fields(v, s, &format!("{at}.{k}"), found),
-                    None => found.push(format!("{at}.{k}")),
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                unknown_fields(v, &schema["items"], &format!("{at}[{i}]"), found);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[test]
 fn istio_manifests_match_istio_schemas() {
     let schemas = root().join("../shared/schemas");
@@ -397,10 +334,7 @@ fn istio_manifests_match_istio_schemas() {
 #[test]
 fn istio_plugin_config_matches_the_project_schema() {
     let wrapper = root().join("schema/wasmplugin.schema.json");
-    if !wrapper.exists() {
-        eprintln!("skipped: schema/wasmplugin.schema.json not found");
-        return;
-    }
+    assert!(wrapper.exists(), "schema/wasmplugin.schema.json not found");
     let out = Command::new(venv_bin("check-jsonschema"))
         .arg("--schemafile")
         .arg(&wrapper)

@@ -26,19 +26,21 @@
 //! JWKS again; no cached decision outlives a push; two instances with the
 //! same provider name and different JWKS stay apart.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jwt_policy::config_version::ConfigVersion;
 use serde_json::{Value, json};
 use support::cases::{CLIENT, ISSUER};
 use support::{
-    Alg, EchoServer, Envoy, EnvoyConfig, JwksServer, Request, TestKey, cognito_access_claims, jwks,
-    now, send,
+    Alg, EchoServer, Envoy, EnvoyConfig, JwksServer, Request, TestKey, WAIT_TIMEOUT,
+    cognito_access_claims, eventually, jwks, now, send,
 };
 
 const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
@@ -225,19 +227,6 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// Polls until `f` holds, at most `limit`; returns how long it took.
-fn within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    start.elapsed()
-}
-
 fn plugin_stat(envoy: &Envoy, ecds: &Ecds, leaf: &str) -> u64 {
     let name = jwt_policy::config_version::stat_component(&extension_name(&ecds.plugin));
     envoy.stat(&format!("wasmcustom.jwt_policy.plugin.{name}.{leaf}"))
@@ -283,7 +272,7 @@ impl Mesh {
             dir,
         };
         // The first request waits for the first JWKS fetch.
-        within(Duration::from_secs(10), "the first policy", || {
+        eventually("the first policy", Duration::from_secs(10), || {
             mesh.get("order/get.order").status == 200
         });
         mesh
@@ -412,27 +401,27 @@ fn pushes_under_load_fail_nothing_both_policies_allow_and_land_within_two_second
     ] {
         mesh.ecds
             .push(|c| c["rules"][1]["requires"]["scopes"] = json!([scope]));
-        let took = within(
-            Duration::from_secs(2),
+        let took = eventually(
             &format!("push {push} in force"),
+            Duration::from_secs(2),
             || probe() == want,
         );
         landed.push(took);
         // The filter says which configuration decides.
         let version = mesh.ecds.version();
-        within(Duration::from_secs(2), "the version gauges", || {
+        eventually("the version gauges", Duration::from_secs(2), || {
             plugin_stat(&mesh.envoy, &mesh.ecds, "config_version") == version.gauge()
                 && plugin_stat(&mesh.envoy, &mesh.ecds, "resource_version")
                     == mesh.ecds.resource_version
         });
         assert!(
-            mesh.envoy.log().contains(&version.describe()),
+            mesh.envoy.wait_for_log(&version.describe(), WAIT_TIMEOUT),
             "the configure log line names the version"
         );
         eprintln!("push {push}: in force {took:?} after the file was written");
         // Traffic on the new policy before the next push.
         let sent = load.sent();
-        within(Duration::from_secs(10), "traffic between pushes", || {
+        eventually("traffic between pushes", Duration::from_secs(10), || {
             load.sent() >= sent + 500
         });
     }
@@ -481,19 +470,23 @@ fn a_refused_push_keeps_the_old_policy_deciding_and_says_so() {
         c["rules"][1]["requires"]["provider"] = json!("okta");
         c["providers"]["cognito"]["audiences"] = json!([""]);
     });
-    within(Duration::from_secs(5), "Envoy rejecting the push", || {
+    eventually("Envoy rejecting the push", Duration::from_secs(5), || {
         mesh.stat(&rejected) > before
     });
-    within(
-        Duration::from_secs(5),
+    eventually(
         "the refusal counted by the filter",
+        Duration::from_secs(5),
         || plugin_stat(&mesh.envoy, &mesh.ecds, "config_refused") == 1,
     );
     // Traffic goes on while the push is refused.
     let sent = load.sent();
-    within(Duration::from_secs(10), "traffic after the refusal", || {
+    eventually("traffic after the refusal", Duration::from_secs(10), || {
         load.sent() >= sent + 500
     });
+    assert!(
+        mesh.envoy
+            .wait_for_log("configuration refused", WAIT_TIMEOUT)
+    );
     let log = mesh.envoy.log();
     let line = log
         .lines()
@@ -526,6 +519,7 @@ fn a_refused_push_keeps_the_old_policy_deciding_and_says_so() {
     eprintln!("{sent} requests passed while the refused push was rejected");
     // The refused plugin is Envoy's expected "Failed to configure base
     // Wasm plugin"; nothing may have panicked.
+    mesh.envoy.flush_log();
     assert!(!mesh.envoy.log().contains("panicked"), "a VM panicked");
 }
 
@@ -547,7 +541,7 @@ fn a_rules_only_push_fetches_no_jwks_and_no_cached_decision_survives_a_push() {
     // ...and the push changes only rules: GET now needs order/admin.
     mesh.ecds
         .push(|c| c["rules"][2]["requires"]["scopes"] = json!(["order/admin"]));
-    within(Duration::from_secs(2), "the new rules deciding", || {
+    eventually("the new rules deciding", Duration::from_secs(2), || {
         get().status == 403
     });
     // The same token, a cache hit before: decided by the new policy at once.
@@ -607,7 +601,7 @@ fn two_instances_with_one_provider_name_and_different_jwks_stay_apart() {
         );
         send(port, &Request::get("/api/v1/order").bearer(&token)).status
     };
-    within(Duration::from_secs(10), "both instances ready", || {
+    eventually("both instances ready", Duration::from_secs(10), || {
         get(envoy.port(), &key_a) == 200 && get(port_b, &key_b) == 200
     });
     for _ in 0..3 {

@@ -11,16 +11,18 @@
 //! - `claim-routing.yaml`: the route chosen by a verified claim, route-name
 //!   rules decided on the route the request is forwarded on.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::cases::ISSUER;
 use support::{
-    Alg, EchoServer, Envoy, EnvoyConfig, JwksServer, Request, TestKey, cognito_access_claims, jwks,
-    now, send,
+    Alg, EchoServer, Envoy, EnvoyConfig, JwksServer, Request, TestKey, cognito_access_claims,
+    eventually, jwks, now, send,
 };
 
 fn example(name: &str) -> Value {
@@ -82,15 +84,6 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// Polls until `f` holds (10 s at most).
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn token(key: &TestKey, client: &str, scope: &str, extra: &[(&str, &str)]) -> String {
     let mut claims = cognito_access_claims(ISSUER, client, scope, now());
     for (name, value) in extra {
@@ -102,7 +95,7 @@ fn token(key: &TestKey, client: &str, scope: &str, extra: &[(&str, &str)]) -> St
 /// The first request waits for the JWKS fetch; later ones are decided at
 /// once.
 fn warm(envoy: &Envoy, req: &Request) {
-    eventually("the first JWKS fetch", || {
+    eventually("the first JWKS fetch", Duration::from_secs(10), || {
         envoy.stat("wasmcustom.jwt_policy.jwks.cognito.fetch_succeeded") >= 1
     });
     let _ = send(envoy.port(), req);
@@ -158,10 +151,7 @@ fn per_client_rate_limits_key_on_the_verified_client_and_the_access_log_names_it
     );
     let unscoped = token(&key, "gold-app", "order/post.order", &[]);
     assert_eq!(send(envoy.port(), &get(&unscoped)).status, 403);
-    assert_eq!(
-        envoy.stat("per_client.http_local_rate_limit.rate_limited"),
-        2
-    );
+    envoy.expect_stat("per_client.http_local_rate_limit.rate_limited", 2);
 
     // The access log: decision, reason, rule, provider and client for
     // every request, from filter state (no request header is trusted).
@@ -174,7 +164,7 @@ fn per_client_rate_limits_key_on_the_verified_client_and_the_access_log_names_it
         "GET /api/v1/order 403 decision=deny reason=scope rule=read_orders provider=cognito client=gold-app",
     ];
     let log = || std::fs::read_to_string(dir.join("access.log")).unwrap_or_default();
-    eventually("every access log line", || {
+    eventually("every access log line", Duration::from_secs(10), || {
         want.iter().all(|w| log().lines().any(|l| l == *w))
     });
     // Exactly one line per request, none with a token in it.
@@ -238,7 +228,7 @@ fn claim_routing_sends_each_client_where_its_verified_claim_says() {
         served(&get(&gold)),
         (200, "orders_priority", Some("gold".into()))
     );
-    eventually("the reroute counted", || {
+    eventually("the reroute counted", Duration::from_secs(10), || {
         envoy.stat("wasmcustom.jwt_policy.route_check.rerouted") == rerouted + 1
     });
     assert_eq!(

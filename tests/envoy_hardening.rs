@@ -1,23 +1,19 @@
 //! Hostile input in a real Envoy (RFC 8725 / OWASP JWT cases), the stats
 //! and log line of every denial reason, and report-only mode.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use serde_json::{Value, json};
 use support::cases::{self, CLIENT, ISSUER, Keys, claims};
 use support::{
-    Alg, EchoServer, Envoy, EnvoyConfig, JwksServer, Request, TestKey, b64url, b64url_decode,
-    es_high_s, now, send,
+    Alg, EchoServer, Envoy, EnvoyConfig, JwksServer, Request, TestKey, WAIT_TIMEOUT, b64url,
+    b64url_decode, es_high_s, eventually, now, send,
 };
 
 fn start(config: Value) -> (Envoy, EchoServer) {
-    let upstream = EchoServer::start();
-    let envoy = EnvoyConfig::new(config).upstream(upstream.port()).start();
-    (envoy, upstream)
-}
-
-fn stat(envoy: &Envoy, name: &str) -> u64 {
-    envoy.stat(&format!("wasmcustom.jwt_policy.{name}"))
+    EnvoyConfig::new(config).start_with_echo()
 }
 
 fn post(token: &str) -> Request {
@@ -411,14 +407,20 @@ fn attack_corpus() {
         0,
         "keys are never fetched from URLs in tokens"
     );
-    assert_eq!(
-        stat(&envoy, "denied.malformed")
-            + stat(&envoy, "denied.signature")
-            + stat(&envoy, "denied.unknown_kid")
-            + stat(&envoy, "denied.algorithm")
-            + stat(&envoy, "denied.expired"),
-        cases.iter().filter(|c| c.2 == 401).count() as u64
-    );
+    let refused = || {
+        [
+            "malformed",
+            "signature",
+            "unknown_kid",
+            "algorithm",
+            "expired",
+        ]
+        .iter()
+        .map(|r| envoy.filter_stat(&format!("denied.{r}")))
+        .sum::<u64>()
+    };
+    let want = cases.iter().filter(|c| c.2 == 401).count() as u64;
+    eventually("every 401 counted", WAIT_TIMEOUT, || refused() == want);
     envoy.assert_no_wasm_panic();
 }
 
@@ -524,29 +526,16 @@ fn every_denial_reason_is_counted_and_logged() {
     assert!(envoy.wait_for_log("deny reason=unmatched", std::time::Duration::from_secs(2)));
 
     for (reason, _) in &requests {
-        assert_eq!(
-            stat(&envoy, &format!("denied.{reason}")),
-            1,
-            "overall counter for {reason}"
-        );
+        envoy.expect_filter_stat(&format!("denied.{reason}"), 1);
     }
     // Labelled by provider and rule (rule names default to their index).
-    assert_eq!(
-        stat(&envoy, "provider.cognito.rule.orders-post.denied.missing"),
-        1
-    );
-    assert_eq!(
-        stat(&envoy, "provider.cognito.rule.orders-post.denied.expired"),
-        1
-    );
-    assert_eq!(stat(&envoy, "provider.cognito.rule.2.denied.scope"), 1);
-    assert_eq!(stat(&envoy, "provider.cognito.rule.4.denied.claim"), 1);
-    assert_eq!(
-        stat(&envoy, "provider.remote.rule.5.denied.jwks_unavailable"),
-        1
-    );
-    assert_eq!(stat(&envoy, "provider.cognito.rule.orders-post.allowed"), 1);
-    assert_eq!(stat(&envoy, "allowed"), 1);
+    envoy.expect_filter_stat("provider.cognito.rule.orders-post.denied.missing", 1);
+    envoy.expect_filter_stat("provider.cognito.rule.orders-post.denied.expired", 1);
+    envoy.expect_filter_stat("provider.cognito.rule.2.denied.scope", 1);
+    envoy.expect_filter_stat("provider.cognito.rule.4.denied.claim", 1);
+    envoy.expect_filter_stat("provider.remote.rule.5.denied.jwks_unavailable", 1);
+    envoy.expect_filter_stat("provider.cognito.rule.orders-post.allowed", 1);
+    envoy.expect_filter_stat("allowed", 1);
 
     let log = envoy.log();
     for (reason, _) in &requests {
@@ -613,11 +602,11 @@ fn report_mode_globally_and_per_rule() {
     let resp = send(envoy.port(), &post(&token).header(header, "allow"));
     assert_eq!(resp.status, 200);
     assert_eq!(resp.upstream().header(header), None);
-    assert_eq!(stat(&envoy, "report.would_deny.scope"), 1);
-    assert_eq!(stat(&envoy, "report.would_deny.missing"), 1);
-    assert_eq!(stat(&envoy, "provider.cognito.rule.2.would_deny.scope"), 1);
-    assert_eq!(stat(&envoy, "denied.scope"), 0, "not counted as a denial");
-    assert_eq!(stat(&envoy, "denied.missing"), 1, "the enforced POST");
+    envoy.expect_filter_stat("report.would_deny.scope", 1);
+    envoy.expect_filter_stat("report.would_deny.missing", 1);
+    envoy.expect_filter_stat("provider.cognito.rule.2.would_deny.scope", 1);
+    envoy.expect_filter_stat("denied.scope", 0); // not counted as a denial
+    envoy.expect_filter_stat("denied.missing", 1); // the enforced POST
     drop(envoy);
 
     // Globally.
@@ -635,7 +624,7 @@ fn report_mode_globally_and_per_rule() {
         resp.upstream().header(header).as_deref(),
         Some("deny; reason=malformed; status=401")
     );
-    assert_eq!(stat(&envoy, "report.would_deny.unmatched"), 1);
-    assert_eq!(stat(&envoy, "report.would_deny.malformed"), 1);
+    envoy.expect_filter_stat("report.would_deny.unmatched", 1);
+    envoy.expect_filter_stat("report.would_deny.malformed", 1);
     envoy.assert_no_wasm_panic();
 }

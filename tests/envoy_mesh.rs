@@ -5,64 +5,39 @@
 //! problem it has. The rate-limit and claim-routing examples are in
 //! `tests/envoy_examples.rs`.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use support::cases::{self, CLIENT, ISSUER};
 use support::mesh_cases::{self, MeshKeys};
 use support::{
-    Alg, EchoServer, Envoy, EnvoyConfig, JwksMode, JwksServer, Request, TestKey,
-    cognito_access_claims, jwks, now, send,
+    Alg, EchoServer, EnvoyConfig, JwksMode, JwksServer, Request, TestKey, cognito_access_claims,
+    eventually, jwks, now, send,
 };
-
-/// Polls until `f` holds (10 s at most).
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn stat(envoy: &Envoy, name: &str) -> u64 {
-    envoy.stat(&format!("wasmcustom.jwt_policy.{name}"))
-}
 
 #[test]
 fn mesh_policy_cases_in_envoy() {
     let keys = MeshKeys::generate();
-    let upstream = EchoServer::start();
-    let envoy = EnvoyConfig::new(mesh_cases::config(&keys))
-        .upstream(upstream.port())
-        .start();
+    let (envoy, _upstream) = EnvoyConfig::new(mesh_cases::config(&keys)).start_with_echo();
     let all = mesh_cases::cases(&keys);
     let mut failures = Vec::new();
     for case in &all {
-        let resp = send(envoy.port(), &case.request);
-        let view = (resp.status == 200).then(|| resp.upstream());
-        let got = |name: &str| view.as_ref().and_then(|u| u.header(name));
-        if let Some(why) = cases::mismatch(case, resp.status, resp.header("www-authenticate"), &got)
-        {
-            failures.push(format!("{}: {why}; body {}", case.name, resp.body_str()));
-        }
+        let (_resp, failure) = cases::send_case(envoy.port(), case);
+        failures.extend(failure);
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        all.len(),
-        failures.join("\n")
-    );
+    cases::assert_no_failures(&failures, all.len());
     // The rule's counters name the pool that verified each token, and an
     // issuer of neither pool has a reason of its own.
-    eventually("the request counters", || {
-        stat(&envoy, "provider.partner_pool.rule.orders.allowed") == 1
-            && stat(&envoy, "provider.none.rule.orders.denied.unknown_issuer") == 1
-            && stat(&envoy, "denied.unknown_issuer") == 1
+    eventually("the request counters", Duration::from_secs(10), || {
+        envoy.filter_stat("provider.partner_pool.rule.orders.allowed") == 1
+            && envoy.filter_stat("provider.none.rule.orders.denied.unknown_issuer") == 1
+            && envoy.filter_stat("denied.unknown_issuer") == 1
     });
-    assert!(stat(&envoy, "provider.orders_pool.rule.orders.allowed") >= 4);
+    envoy.wait_for_filter_stat("provider.orders_pool.rule.orders.allowed", |n| n >= 4);
     envoy.assert_no_wasm_panic();
 }
 
@@ -102,8 +77,8 @@ fn bootstrap_keys_serve_through_an_idp_outage_until_fetched_keys_replace_them() 
     };
 
     // The IdP is down from the start: the pinned key serves at once.
-    eventually("a failed fetch", || {
-        stat(&envoy, "jwks.cognito.fetch_failed") >= 1
+    eventually("a failed fetch", Duration::from_secs(10), || {
+        envoy.filter_stat("jwks.cognito.fetch_failed") >= 1
     });
     let r = get(&pinned);
     assert_eq!(r.status, 200, "{}", r.body_str());
@@ -116,14 +91,16 @@ fn bootstrap_keys_serve_through_an_idp_outage_until_fetched_keys_replace_them() 
             .unwrap()
             .contains("invalid_token")
     );
-    assert_eq!(stat(&envoy, "jwks.cognito.fetch_succeeded"), 0);
+    envoy.expect_filter_stat("jwks.cognito.fetch_succeeded", 0);
 
     // The IdP is back and has rotated: the fetched keys replace the pinned
     // ones (the retry back-off, or the next unknown kid, fetches them).
     idp.set_mode(JwksMode::Ok(jwks(&[rotated.jwk()]).to_string()));
-    eventually("the rotated key accepted", || get(&rotated).status == 200);
-    assert!(stat(&envoy, "jwks.cognito.fetch_succeeded") >= 1);
-    assert_eq!(stat(&envoy, "jwks.cognito.version"), 1);
+    eventually("the rotated key accepted", Duration::from_secs(10), || {
+        get(&rotated).status == 200
+    });
+    envoy.wait_for_filter_stat("jwks.cognito.fetch_succeeded", |n| n >= 1);
+    envoy.expect_filter_stat("jwks.cognito.version", 1);
     let r = get(&pinned);
     assert_eq!(
         r.status,
@@ -179,7 +156,7 @@ fn decisions_and_claims_are_filter_state_even_for_denials() {
         "401 deny missing orders - -".into(),
         "403 deny unmatched - - -".into(),
     ];
-    eventually("five access log lines", || {
+    eventually("five access log lines", Duration::from_secs(10), || {
         envoy.access_log().lines().count() == 5
     });
     let log = envoy.access_log();

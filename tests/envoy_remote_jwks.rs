@@ -2,6 +2,8 @@
 //! workers; requests wait for the first keys; outages keep the last good
 //! keys; rotation refetches once; bad documents never replace good keys.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::thread;
@@ -10,8 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::cases::{CLIENT, ISSUER, claims};
 use support::{
-    Alg, EchoServer, Envoy, EnvoyConfig, JwksMode, JwksServer, Request, TestKey, jwks, send,
-    send_and_abort,
+    Alg, EchoServer, Envoy, EnvoyConfig, JwksMode, JwksServer, Request, TestKey, jwks, poll_until,
+    send, send_and_abort,
 };
 
 const JWKS_URI: &str =
@@ -94,22 +96,9 @@ fn call(envoy: &Envoy, token: &str) -> support::Response {
     send(envoy.port(), &Request::post("/api/v1/order").bearer(token))
 }
 
-fn stat(envoy: &Envoy, name: &str) -> u64 {
-    envoy.stat(&format!("wasmcustom.jwt_policy.{name}"))
-}
-
 /// Polls `f` until it holds or `timeout` passes.
 fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
+    poll_until(timeout, || f().then_some(())).is_some()
 }
 
 #[test]
@@ -137,19 +126,18 @@ fn four_workers_share_one_fetch_and_no_request_fails() {
     assert_eq!(statuses.len(), 100);
     assert!(statuses.iter().all(|s| *s == 200), "statuses: {statuses:?}");
     assert_eq!(s.jwks.count(), 1, "one fetch for the whole process");
-    assert_eq!(stat(&envoy, "jwks.cognito.fetch_started"), 1);
-    assert_eq!(stat(&envoy, "jwks.cognito.fetch_succeeded"), 1);
-    assert_eq!(stat(&envoy, "jwks.cognito.keys"), 1);
-    assert_eq!(stat(&envoy, "allowed"), 100);
+    envoy.expect_filter_stat("jwks.cognito.fetch_started", 1);
+    envoy.expect_filter_stat("jwks.cognito.fetch_succeeded", 1);
+    envoy.expect_filter_stat("jwks.cognito.keys", 1);
+    envoy.expect_filter_stat("allowed", 100);
     // Every worker checked the token with the host verifier: keys a worker
     // first sees on a request are probed before that request is checked.
-    assert!(stat(&envoy, "verify.host") >= 1);
-    assert_eq!(stat(&envoy, "verify.pure"), 0);
+    envoy.wait_for_filter_stat("verify.host", |n| n >= 1);
+    envoy.expect_filter_stat("verify.pure", 0);
     // Memory is visible: the largest VM's linear memory, set on each tick.
-    assert!(eventually(Duration::from_secs(3), || stat(
-        &envoy,
-        "vm_memory_bytes"
-    ) >= 1 << 20));
+    assert!(eventually(Duration::from_secs(3), || envoy
+        .filter_stat("vm_memory_bytes")
+        >= 1 << 20));
     // The fetch went to the configured cluster with :authority and :path
     // taken from the URI.
     assert_eq!(
@@ -204,8 +192,8 @@ fn cold_start_with_the_idp_down_then_recovery() {
         "recovered {:?} after the JWKS server came back",
         back.elapsed()
     );
-    assert!(stat(&envoy, "jwks.cognito.fetch_failed") >= 1);
-    assert!(stat(&envoy, "denied.jwks_unavailable") >= 2);
+    envoy.wait_for_filter_stat("jwks.cognito.fetch_failed", |n| n >= 1);
+    envoy.wait_for_filter_stat("denied.jwks_unavailable", |n| n >= 2);
     envoy.assert_no_wasm_panic();
 }
 
@@ -272,7 +260,7 @@ fn ttl_expiry_during_an_outage_keeps_serving_with_bounded_retries() {
     );
     // Every attempt is counted as failed; the retries go on meanwhile, so
     // one more may have reached the server by the time it is asked again.
-    let failed = stat(&envoy, "jwks.cognito.fetch_failed") as usize;
+    let failed = envoy.filter_stat("jwks.cognito.fetch_failed") as usize;
     let seen = s.jwks.count();
     assert!(
         failed >= attempts && (failed == seen || failed + 1 == seen),
@@ -353,10 +341,8 @@ fn rotation_refetches_once_and_unknown_kid_floods_are_bounded() {
     };
     flood(30, "a");
     assert_eq!(s.jwks.count(), 2, "no fetch inside the cooldown");
-    // (Read after the flood: each stats read waits 250 ms, and the flood
-    // must fit in the cooldown.)
-    assert_eq!(stat(&envoy, "jwks.cognito.unknown_kid_refetch"), 1);
-    assert_eq!(stat(&envoy, "jwks.cognito.version"), 2);
+    envoy.expect_filter_stat("jwks.cognito.unknown_kid_refetch", 1);
+    envoy.expect_filter_stat("jwks.cognito.version", 2);
     // ...and once the cooldown is over, a whole flood costs one.
     thread::sleep(Duration::from_millis(2100));
     flood(30, "b");
@@ -365,7 +351,7 @@ fn rotation_refetches_once_and_unknown_kid_floods_are_bounded() {
         3,
         "one fetch per cooldown, whatever the flood"
     );
-    assert!(stat(&envoy, "denied.unknown_kid") >= 60);
+    envoy.wait_for_filter_stat("denied.unknown_kid", |n| n >= 60);
     envoy.assert_no_wasm_panic();
 }
 
@@ -380,7 +366,7 @@ fn malformed_and_oversized_documents_keep_the_previous_keys() {
     let envoy = s.envoy(&t, 1);
     let token = s.token();
     assert_eq!(call(&envoy, &token).status, 200);
-    let mut failures = stat(&envoy, "jwks.cognito.fetch_failed");
+    let mut failures = envoy.filter_stat("jwks.cognito.fetch_failed");
     for (mode, why) in [
         (JwksMode::Malformed, "unusable JWKS"),
         (JwksMode::Oversize(300 * 1024), "over the limit"),
@@ -394,13 +380,12 @@ fn malformed_and_oversized_documents_keep_the_previous_keys() {
     ] {
         s.jwks.set_mode(mode.clone());
         assert!(
-            eventually(Duration::from_secs(6), || stat(
-                &envoy,
-                "jwks.cognito.fetch_failed"
-            ) > failures),
+            eventually(Duration::from_secs(6), || envoy
+                .filter_stat("jwks.cognito.fetch_failed")
+                > failures),
             "{mode:?} counts a failed fetch"
         );
-        failures = stat(&envoy, "jwks.cognito.fetch_failed");
+        failures = envoy.filter_stat("jwks.cognito.fetch_failed");
         assert!(
             envoy.wait_for_log(why, Duration::from_secs(2)),
             "the log says why ({why})"
@@ -411,11 +396,7 @@ fn malformed_and_oversized_documents_keep_the_previous_keys() {
             "{mode:?}: the previous keys keep serving"
         );
     }
-    assert_eq!(
-        stat(&envoy, "jwks.cognito.version"),
-        1,
-        "bad documents never replaced the keys"
-    );
+    envoy.expect_filter_stat("jwks.cognito.version", 1); // bad documents never replaced the keys
     envoy.assert_no_wasm_panic();
 }
 

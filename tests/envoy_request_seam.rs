@@ -10,6 +10,8 @@
 //! for both `x-client-id` and `x_client_id`) and the WHATWG URL parser
 //! (`new URL(req.url, base)` in Node), computed here with rust-url.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::time::Duration;
@@ -18,13 +20,9 @@ use serde_json::{Value, json};
 use support::cases::{CLIENT, ISSUER, Keys, claims};
 use support::tokens::cognito_access_claims;
 use support::{
-    Alg, EchoServer, Envoy, EnvoyConfig, Hcm, JwksMode, JwksServer, Request, Response, TestKey,
+    Alg, EchoServer, EnvoyConfig, Hcm, JwksMode, JwksServer, Request, Response, TestKey,
     WsgiUpstream, WsgiView, jwks, now, refusal, send, send_h2,
 };
-
-fn stat(envoy: &Envoy, name: &str) -> u64 {
-    envoy.stat(&format!("wasmcustom.jwt_policy.{name}"))
-}
 
 fn provider(keys: &Keys) -> Value {
     json!({
@@ -180,7 +178,7 @@ fn the_upstream_gets_the_path_that_was_authorised() {
                 challenge.contains("error=\"invalid_request\""),
                 "{challenge}"
             );
-            assert!(stat(&envoy, "denied.path") > 0, "{label}");
+            envoy.wait_for_filter_stat("denied.path", |n| n > 0);
         }
         envoy.assert_no_wasm_panic();
     }
@@ -295,7 +293,10 @@ fn route_rules_follow_the_route_envoy_forwards_on() {
     );
 
     // No re-route: the second pass lets it through untouched.
-    let before = stat(&envoy, "route_check.rerouted");
+    // (One worker, requests in order: once a count of a later request is
+    // in /stats, every count of the earlier ones is.)
+    envoy.expect_filter_stat("route_check.rerouted", 3);
+    let allowed = envoy.filter_stat("provider.cognito.rule.orders.allowed");
     let r = send(
         envoy.port(),
         &Request::get("/x").bearer(&token("web-app", "order/get.order")),
@@ -306,8 +307,8 @@ fn route_rules_follow_the_route_envoy_forwards_on() {
         Some("web-app")
     );
     assert_eq!(default.count(), 1);
-    assert_eq!(stat(&envoy, "route_check.rerouted"), before);
-    assert!(before >= 3, "re-routes counted: {before}");
+    envoy.wait_for_filter_stat("provider.cognito.rule.orders.allowed", |n| n > allowed);
+    envoy.expect_filter_stat("route_check.rerouted", 3);
     envoy.assert_no_wasm_panic();
 
     // Without the second pass, route-name rules are refused at load.
@@ -341,10 +342,7 @@ fn several_tokens_config(keys: &Keys) -> Value {
 #[test]
 fn one_token_per_request_over_http1_and_http2() {
     let keys = Keys::generate();
-    let upstream = EchoServer::start();
-    let envoy = EnvoyConfig::new(several_tokens_config(&keys))
-        .upstream(upstream.port())
-        .start();
+    let (envoy, _upstream) = EnvoyConfig::new(several_tokens_config(&keys)).start_with_echo();
     let t = keys.rsa.token(Alg::RS256, claims("order/get.order"));
     let u = keys.rsa.token(Alg::RS256, claims("order/admin"));
     let cases: Vec<(&str, Request, u16)> = vec![
@@ -539,10 +537,7 @@ fn host_and_pure_rust_verifiers_agree_on_odd_headers() {
         let r = send(envoy.port(), &Request::get("/a").bearer(&odd));
         answers.push((r.status, r.header("www-authenticate").map(str::to_owned)));
         let verifier = if host_crypto { "host" } else { "pure" };
-        assert!(
-            stat(&envoy, &format!("verify.{verifier}")) >= 1,
-            "{verifier}"
-        );
+        envoy.wait_for_filter_stat(&format!("verify.{verifier}"), |n| n >= 1);
     }
     assert_eq!(answers[0], answers[1]);
     assert_eq!(answers[0].0, 401);
@@ -608,8 +603,8 @@ fn an_empty_jwks_keeps_the_last_keys_and_says_so() {
         .find(|l| l.contains("the JWKS holds no keys"))
         .unwrap();
     assert!(line.contains("[warning]"), "{line}");
-    assert_eq!(stat(&envoy, "jwks.idp.fetch_failed.empty"), 1);
-    assert_eq!(stat(&envoy, "jwks.idp.fetch_failed"), 1);
+    envoy.expect_filter_stat("jwks.idp.fetch_failed.empty", 1);
+    envoy.expect_filter_stat("jwks.idp.fetch_failed", 1);
     assert_eq!(
         send(envoy.port(), &Request::get("/a").bearer(&token)).status,
         200

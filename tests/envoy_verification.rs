@@ -2,6 +2,8 @@
 //! and pure Rust inside the VM) decide every token of one corpus alike, and
 //! the verified-token cache answers repeats without changing any decision.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
 use std::thread;
@@ -10,8 +12,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::cases::{CLIENT, ISSUER, claims};
 use support::{
-    Alg, EchoServer, Envoy, EnvoyConfig, Request, TestKey, b64url, b64url_decode, es_high_s, jwks,
-    now, send,
+    Alg, EchoServer, Envoy, EnvoyConfig, Request, TestKey, WAIT_TIMEOUT, b64url, b64url_decode,
+    es_high_s, eventually, jwks, now, send,
 };
 
 struct Corpus {
@@ -110,13 +112,7 @@ impl Corpus {
 }
 
 fn start(config: Value) -> (Envoy, EchoServer) {
-    let upstream = EchoServer::start();
-    let envoy = EnvoyConfig::new(config).upstream(upstream.port()).start();
-    (envoy, upstream)
-}
-
-fn stat(envoy: &Envoy, name: &str) -> u64 {
-    envoy.stat(&format!("wasmcustom.jwt_policy.{name}"))
+    EnvoyConfig::new(config).start_with_echo()
 }
 
 fn decide(envoy: &Envoy, token: &str) -> (u16, String) {
@@ -162,22 +158,20 @@ fn host_and_pure_rust_verifiers_agree_on_every_token() {
     // nothing through the host in the other.
     // (Signatures of the wrong shape, e.g. truncated or ECDSA zeros, are
     // refused before any verifier; at least six per algorithm get there.)
-    let host_checks = stat(&host, "verify.host");
+    host.expect_decisions(tokens.len() as u64);
+    let host_checks = host.filter_stat("verify.host");
     assert!(
         host_checks >= 5 * 6,
         "RS256/384/512 and ES256/384 went to the host: {host_checks}"
     );
-    let host_pure = stat(&host, "verify.pure");
+    let host_pure = host.filter_stat("verify.pure");
     assert!(
         host_pure >= 2 * 6,
         "PS256 and EdDSA stay on pure Rust: {host_pure}"
     );
-    assert_eq!(stat(&pure, "verify.host"), 0);
-    assert_eq!(
-        stat(&pure, "verify.pure"),
-        host_checks + host_pure,
-        "the same checks, all in pure Rust"
-    );
+    // The same checks, all in pure Rust.
+    pure.expect_filter_stat("verify.pure", host_checks + host_pure);
+    pure.expect_filter_stat("verify.host", 0);
     host.assert_no_wasm_panic();
     pure.assert_no_wasm_panic();
 }
@@ -191,17 +185,14 @@ fn the_token_cache_answers_repeats_and_rechecks_time_and_route() {
     for _ in 0..5 {
         assert_eq!(decide(&envoy, &token).0, 200);
     }
-    assert_eq!(stat(&envoy, "token_cache.miss"), 1);
-    assert_eq!(stat(&envoy, "token_cache.hit"), 4);
-    assert_eq!(
-        stat(&envoy, "verify.host") + stat(&envoy, "verify.pure"),
-        1,
-        "verified once"
-    );
+    envoy.expect_filter_stat("token_cache.miss", 1);
+    envoy.expect_filter_stat("token_cache.hit", 4);
+    let verified = || envoy.filter_stat("verify.host") + envoy.filter_stat("verify.pure");
+    eventually("one verification", WAIT_TIMEOUT, || verified() == 1);
     // Route and scope rules still run per request on a hit.
     let get = send(envoy.port(), &Request::get("/api/v1/order").bearer(&token));
     assert_eq!(get.status, 403);
-    assert_eq!(stat(&envoy, "token_cache.hit"), 5);
+    envoy.expect_filter_stat("token_cache.hit", 5);
     // The cached claims still reach the upstream.
     let resp = send(envoy.port(), &Request::post("/api/v1/order").bearer(&token));
     assert_eq!(
@@ -224,7 +215,7 @@ fn a_cached_token_is_refused_once_it_expires() {
     let token = key.token(*alg, c);
     assert_eq!(decide(&envoy, &token).0, 200);
     assert_eq!(decide(&envoy, &token).0, 200);
-    assert_eq!(stat(&envoy, "token_cache.hit"), 1);
+    envoy.expect_filter_stat("token_cache.hit", 1);
     thread::sleep(Duration::from_millis(3100));
     let (status, challenge) = decide(&envoy, &token);
     assert_eq!(status, 401, "expired while cached");
@@ -241,7 +232,7 @@ fn a_disabled_cache_verifies_every_request() {
     for _ in 0..3 {
         assert_eq!(decide(&envoy, &token).0, 200);
     }
-    assert_eq!(stat(&envoy, "token_cache.hit"), 0);
-    assert_eq!(stat(&envoy, "token_cache.miss"), 0);
-    assert_eq!(stat(&envoy, "verify.host"), 3);
+    envoy.expect_filter_stat("verify.host", 3);
+    envoy.expect_filter_stat("token_cache.hit", 0);
+    envoy.expect_filter_stat("token_cache.miss", 0);
 }

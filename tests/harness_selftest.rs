@@ -1,6 +1,10 @@
 //! Proves the test harness itself works, without the wasm filter.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
+
+use support::{WAIT_TIMEOUT, eventually};
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
@@ -11,15 +15,6 @@ use jwt_simple::prelude::*;
 use serde_json::{Value, json};
 use support::http::read_response;
 use support::*;
-
-/// Polls `f` until true or 5 s pass.
-fn eventually(what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn envoy_forwards_raw_bytes_to_the_echo_upstream() {
@@ -64,14 +59,14 @@ fn envoy_forwards_raw_bytes_to_the_echo_upstream() {
     assert_eq!(last.header("content-length"), Some("5"));
     assert_eq!(echo.count(), 3);
 
-    eventually("downstream_rq_completed = 3", || {
+    eventually("downstream_rq_completed = 3", WAIT_TIMEOUT, || {
         envoy.stat("http.ingress.downstream_rq_completed") == 3
     });
     let stats = envoy.stats();
     assert_eq!(stats["cluster.upstream.upstream_rq_200"], 3);
     // One pooled keep-alive connection carried all three requests.
     assert_eq!(stats["cluster.upstream.upstream_cx_total"], 1);
-    assert_eq!(envoy.stat("no.such.stat"), 0);
+    envoy.expect_stat("no.such.stat", 0);
 
     assert!(envoy.wait_for_log("starting main dispatch loop", Duration::from_secs(5)));
     assert!(!envoy.wait_for_log("no such line", Duration::from_millis(100)));
@@ -339,4 +334,38 @@ fn tokens_verify_with_jwt_simple() {
         .verifying_key()
         .verify(b"msg", &high_sig)
         .expect("high-S twin verifies");
+}
+
+#[test]
+fn raw_bootstraps_name_their_listeners_and_the_log_is_flushed_on_demand() {
+    let echo = EchoServer::start();
+    let mut boot: Value = serde_json::from_str(
+        &EnvoyConfig::without_filter()
+            .upstream(echo.port())
+            .bootstrap(),
+    )
+    .unwrap();
+    let mut other = boot["static_resources"]["listeners"][0].clone();
+    other["name"] = json!("other");
+    boot["static_resources"]["listeners"]
+        .as_array_mut()
+        .unwrap()
+        .push(other);
+    let envoy = EnvoyConfig::raw(boot.to_string())
+        .log_level("warning")
+        .start();
+    assert_eq!(envoy.listeners().len(), 2, "{:?}", envoy.listeners());
+    assert_ne!(envoy.port(), envoy.listener_port("other"));
+    assert_eq!(
+        send(envoy.listener_port("other"), &Request::get("/")).status,
+        200
+    );
+    envoy.expect_stat("cluster.upstream.upstream_rq_200", 1);
+    // The admin logger is quieter than info here: flush_log raises it for
+    // its line, then puts it back.
+    envoy.flush_log();
+    assert!(envoy.log().contains("change log level: name='admin'"));
+    let listing = envoy.admin("POST", "/logging").body_str();
+    assert!(listing.contains("admin: warning"), "{listing}");
+    envoy.assert_no_wasm_panic();
 }

@@ -10,63 +10,21 @@
 //! filter accepts the output (`match.path_template`, `match.hosts`, claim
 //! checks without `one_of`) and fail with its answer when it does not.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
 use support::cases::{CLIENT, ISSUER};
+use support::cli::{Run, run};
 use support::{Alg, TestKey, cognito_access_claims, jwks};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
-    }
-
-    /// The report lines (standard error), without the first (the file)
-    /// and the last (the summary).
-    fn lines(&self) -> Vec<&str> {
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        lines[1..lines.len() - 1].to_vec()
-    }
-
-    fn summary(&self) -> &str {
-        self.stderr.lines().last().unwrap_or("")
-    }
-
-    fn has_line(&self, line: &str) -> bool {
-        self.stderr.lines().any(|l| l == line)
-    }
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_jwt-policy"))
-        .args(args)
-        .output()
-        .expect("run jwt-policy");
-    Run {
-        code: out.status.code().expect("exit status"),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
-    }
-}
-
 fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .to_str()
-        .unwrap()
-        .to_owned()
+    support::repo_path(path).display().to_string()
 }
 
 fn fixture(name: &str) -> String {
@@ -75,16 +33,7 @@ fn fixture(name: &str) -> String {
 
 /// A file in a fresh temporary directory.
 fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "jwt-policy-import-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
+    support::temp_file("jwt-policy-import", name, contents)
 }
 
 fn import(from: &str, file: &str, extra: &[&str]) -> Run {

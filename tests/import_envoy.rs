@@ -17,13 +17,16 @@
 //! wasm32-wasip1 --lib`) and Envoy (`.venv/envoy`, `make setup`); a missing
 //! or stale one fails the test with what to run.
 
+#![allow(clippy::restriction)] // tests panic by design
+
 mod support;
+
+use support::cli::{explain_header_args, explain_report, explained_status};
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
@@ -97,16 +100,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A file in a fresh temporary directory.
 fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "jwt-policy-import-envoy-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
+    support::temp_file("jwt-policy-import-envoy", name, contents)
 }
 
 /// An import's plugin configuration and its report.
@@ -360,63 +354,18 @@ fn explain(
         args.push("--jwks".into());
         args.push(keys.into());
     }
-    // The harness's client sends `Host: localhost` unless told otherwise;
-    // HTTP/1.1 `Host` is Envoy's `:authority`.
-    let mut host = b"localhost".to_vec();
-    for (name, value) in &case.request.headers {
-        if name.eq_ignore_ascii_case(b"host") {
-            host.clone_from(value);
-            continue;
-        }
-        let mut header = name.clone();
-        header.extend_from_slice(b": ");
-        header.extend_from_slice(value);
-        args.push("--header".into());
-        args.push(OsString::from_vec(header));
-    }
-    args.push("--host".into());
-    args.push(OsString::from_vec(host));
-    let out = Command::new(env!("CARGO_BIN_EXE_jwt-policy"))
-        .args(&args)
-        .output()
-        .map_err(|e| format!("cannot run jwt-policy: {e}"))?;
-    let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!(
-            "no JSON ({e}), exit {:?}: {}{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })?;
-    let (answer, code) = match report["action"].as_str() {
-        Some("forward") => (
-            Answer {
-                status: 200,
-                www_authenticate: None,
-                body: None,
-            },
-            0,
-        ),
-        Some("respond") => (
-            Answer {
-                status: report["status"]
-                    .as_u64()
-                    .and_then(|s| u16::try_from(s).ok())
-                    .ok_or("respond without a status")?,
-                www_authenticate: report["www_authenticate"].as_str().map(str::to_owned),
-                body: report["response"]["body"].as_str().map(str::to_owned),
-            },
-            1,
-        ),
-        _ => return Err(format!("no decision: {report}")),
+    // The harness's client sends `Host: localhost` unless told otherwise.
+    args.extend(explain_header_args(
+        &case.request.headers,
+        Some(b"localhost"),
+    ));
+    let report = explain_report(&args)?;
+    let status = explained_status(&report);
+    let answer = Answer {
+        status,
+        www_authenticate: report["www_authenticate"].as_str().map(str::to_owned),
+        body: report["response"]["body"].as_str().map(str::to_owned),
     };
-    if out.status.code() != Some(code) {
-        return Err(format!(
-            "exit status {:?} for action {}",
-            out.status.code(),
-            report["action"]
-        ));
-    }
     Ok((answer, report["reason"].as_str().map(str::to_owned)))
 }
 

@@ -2,6 +2,8 @@
 //! use, and its configuration reference documents every field the filter
 //! accepts (the JSON Schema generated from `src/config.rs` is the list).
 
+#![allow(clippy::restriction)] // tests panic by design
+
 use std::collections::BTreeSet;
 use std::path::Path;
 

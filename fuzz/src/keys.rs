@@ -19,13 +19,15 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
-use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::signature::Verifier as _;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::rand_core::{CryptoRng, RngCore};
 use rsa::sha2::Digest as _;
-use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, Pss, RsaPrivateKey, RsaPublicKey};
 use serde_json::{Value, json};
+use testkit::{Alg, KeyMaterial, TestKey};
+
+pub use testkit::{b64url, b64url_decode};
 
 pub const RSA_KID: &str = "rsa-1";
 pub const EC_KID: &str = "ec-1";
@@ -38,6 +40,8 @@ pub struct Keys {
     pub ed: ed25519_compact::KeyPair,
     /// The HS256 shared secret (32 bytes).
     pub secret: Vec<u8>,
+    /// The same keys as the test kit's: their JWKs and signatures.
+    kit: [TestKey; 4],
 }
 
 fn label_hash(label: &str) -> [u8; 32] {
@@ -121,33 +125,29 @@ pub fn keys() -> &'static Keys {
         let ec = p256::ecdsa::SigningKey::from_slice(&label_hash(EC_KID)).expect("P-256 scalar");
         let ed =
             ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(label_hash(ED_KID)));
+        let secret = label_hash("hs-1").to_vec();
+        let kit = [
+            TestKey::from_material(RSA_KID, KeyMaterial::Rsa(rsa.clone())),
+            TestKey::from_material(EC_KID, KeyMaterial::P256(ec.clone())),
+            TestKey::from_material(ED_KID, KeyMaterial::Ed25519(ed.clone())),
+            TestKey::hmac("hs-1", &secret),
+        ];
         Keys {
             rsa,
             ec,
             ed,
-            secret: label_hash("hs-1").to_vec(),
+            secret,
+            kit,
         }
     })
-}
-
-pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The public JWKS of the fuzz keys, in the shape Cognito publishes (`kid`
 /// and `use`; the RSA key first) but without `alg` on the RSA key, so that
 /// one key serves both RS256 and PS256.
 pub fn jwks() -> Value {
-    let k = keys();
-    let point = k.ec.verifying_key().to_sec1_point(false);
-    let xy = point.as_bytes().get(1..).unwrap_or_default();
-    let (x, y) = xy.split_at(xy.len() / 2);
-    json!({"keys": [
-        {"e": b64url(k.rsa.e().to_bytes_be()), "kid": RSA_KID, "kty": "RSA",
-         "n": b64url(k.rsa.n().to_bytes_be()), "use": "sig"},
-        {"kty": "EC", "crv": "P-256", "kid": EC_KID, "use": "sig", "x": b64url(x), "y": b64url(y)},
-        {"kty": "OKP", "crv": "Ed25519", "kid": ED_KID, "use": "sig", "x": b64url(*k.ed.pk)},
-    ]})
+    let [rsa, ec, ed, _] = &keys().kit;
+    testkit::jwks(&[rsa.jwk(), ec.jwk(), ed.jwk()])
 }
 
 /// Who signs a minted token.
@@ -211,17 +211,15 @@ impl Signer {
         }
     }
 
-    /// The JWS signature of `input` (ECDSA as r||s, as RustCrypto emits it).
+    /// The JWS signature of `input` (ECDSA as r||s with low S, as the test
+    /// kit signs).
     pub fn sign(self, input: &[u8]) -> Vec<u8> {
         let k = keys();
+        let [rsa, ec, ed, hs] = &k.kit;
         match self {
-            Signer::Rs256 => k
-                .rsa
-                .sign(
-                    Pkcs1v15Sign::new::<rsa::sha2::Sha256>(),
-                    &rsa::sha2::Sha256::digest(input),
-                )
-                .expect("RS256 signature"),
+            Signer::Rs256 => rsa.sign(Alg::RS256, input),
+            // The kit draws PSS salts at random; the seeds need them
+            // reproducible.
             Signer::Ps256 => k
                 .rsa
                 .sign_with_rng(
@@ -230,17 +228,9 @@ impl Signer {
                     &rsa::sha2::Sha256::digest(input),
                 )
                 .expect("PS256 signature"),
-            Signer::Es256 => {
-                let sig: p256::ecdsa::Signature = k.ec.sign(input);
-                sig.to_bytes().to_vec()
-            }
-            Signer::EdDsa => k.ed.sk.sign(input, None).to_vec(),
-            Signer::Hs256 => {
-                let mut mac =
-                    hmac::Hmac::<sha2::Sha256>::new_from_slice(&k.secret).expect("HMAC key");
-                mac.update(input);
-                mac.finalize().into_bytes().to_vec()
-            }
+            Signer::Es256 => ec.sign(Alg::ES256, input),
+            Signer::EdDsa => ed.sign(Alg::EdDSA, input),
+            Signer::Hs256 => hs.sign(Alg::HS256, input),
         }
     }
 
@@ -333,9 +323,4 @@ pub fn decoded(token: &str) -> Result<(Value, Value), String> {
     let payload: Value =
         serde_json::from_slice(&payload).map_err(|e| format!("payload JSON: {e}"))?;
     Ok((header, payload))
-}
-
-/// Decodes unpadded base64url (panics on anything else: for fixtures).
-pub fn b64url_decode(s: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(s).expect("base64url")
 }

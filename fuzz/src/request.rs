@@ -27,11 +27,11 @@ use jwt_policy::engine::Outcome;
 use jwt_policy::envoy_crypto;
 use jwt_policy::extract::is_header_or_twin;
 use jwt_policy::extract::{Extraction, TokenSite, cookie_values, extract, query_values};
-use jwt_policy::remote_jwks::records::{self, DocMeta, DocRecord, FetchState, Purpose};
 use jwt_policy::path::{self, TargetPath};
 use jwt_policy::plan::Plan;
 use jwt_policy::policy::Policy;
 use jwt_policy::policy::RemoteJwks;
+use jwt_policy::remote_jwks::records::{self, DocMeta, DocRecord, FetchState, Purpose};
 use jwt_policy::request::RequestHead;
 use jwt_policy::signature;
 

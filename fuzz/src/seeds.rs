@@ -77,27 +77,6 @@ fn raw(header: &str, payload: &str, sig: &[u8]) -> String {
     )
 }
 
-const P256_ORDER: &str = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
-
-fn unhex(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-/// `n - s` for big-endian numbers of equal length with `s < n`.
-fn order_minus(n: &[u8], s: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8; n.len()];
-    let mut borrow = 0i16;
-    for i in (0..n.len()).rev() {
-        let d = i16::from(n[i]) - i16::from(s[i]) - borrow;
-        borrow = i16::from(d < 0);
-        out[i] = d.rem_euclid(256) as u8;
-    }
-    out
-}
-
 fn token_seeds() -> Vec<Seed> {
     use DenyReason::*;
     use Expect::{Allow, Deny};
@@ -133,8 +112,7 @@ fn token_seeds() -> Vec<Seed> {
     let valid = Signer::Es256.token(&good);
     let (input, sig) = valid.rsplit_once('.').expect("three segments");
     let sig = crate::keys::b64url_decode(sig);
-    let n = unhex(P256_ORDER);
-    let twin = [&sig[..32], &order_minus(&n, &sig[32..])[..]].concat();
+    let twin = testkit::es_high_s(&sig, testkit::Alg::ES256);
     out.push(t(
         "valid-es256-other-s",
         format!("{input}.{}", b64url(&twin)),
@@ -440,6 +418,7 @@ fn token_seeds() -> Vec<Seed> {
         format!("{}.{}", es_input(&payload), b64url(&sig[..63])),
         Deny(Signature),
     ));
+    let n = testkit::tokens::curve_order(testkit::Alg::ES256);
     let r_is_n = [&n[..], &sig[32..]].concat();
     out.push(t(
         "es256-r-is-n",
@@ -559,10 +538,7 @@ fn token_seeds() -> Vec<Seed> {
 }
 
 fn hmac_tag(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC key");
-    mac.update(msg);
-    mac.finalize().into_bytes().to_vec()
+    testkit::TestKey::hmac("", key).sign(testkit::Alg::HS256, msg)
 }
 
 /// RFC 7517 appendix A.1 keys and RFC 8037 appendix A.2.

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::http::Request;
+use super::http::{Request, Response, send};
 use super::tokens::{Alg, TestKey, b64url, cognito_access_claims, jwks, now};
 
 pub const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pO0zNXTot";
@@ -462,4 +462,26 @@ pub fn mismatch(
         }
     }
     None
+}
+
+/// Sends `case` to the listener on `port`; the response, and what differs
+/// from the case's expectation (if anything), as a failure line.
+pub fn send_case(port: u16, case: &Case) -> (Response, Option<String>) {
+    let resp = send(port, &case.request);
+    let view = (resp.status == 200).then(|| resp.upstream());
+    let got = |name: &str| view.as_ref().and_then(|u| u.header(name));
+    let failure = mismatch(case, resp.status, resp.header("www-authenticate"), &got)
+        .map(|why| format!("{}: {why}; body {}", case.name, resp.body_str()));
+    (resp, failure)
+}
+
+/// Panics listing `failures` (of `total` cases) unless there are none.
+pub fn assert_no_failures(failures: &[String], total: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        total,
+        failures.join("\n")
+    );
 }

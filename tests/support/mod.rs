@@ -1,24 +1,12 @@
-//! Integration-test harness: a real Envoy, raw HTTP/1.1, test servers, tokens.
+//! Integration-test support: the test kit (testkit/, shared with the fuzz
+//! targets, the bench and the demo) and this suite's own case tables.
 //! Used from each test binary with `mod support;`.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod cases;
-pub mod envoy;
-pub mod http;
+pub mod cli;
+pub mod files;
 pub mod mesh_cases;
-pub mod servers;
-pub mod tokens;
 
-// Each test binary uses a subset.
-#[allow(unused_imports)]
-pub use envoy::{Envoy, EnvoyConfig, Hcm, envoy_binary, refusal, validate_config, wasm_path};
-#[allow(unused_imports)]
-pub use http::{Request, Response, UpstreamView, send, send_and_abort, send_h2, try_send};
-#[allow(unused_imports)]
-pub use servers::{
-    EchoServer, EchoedRequest, JwksMode, JwksServer, WsgiUpstream, WsgiView, venv_python,
-};
-#[allow(unused_imports)]
-pub use tokens::{
-    Alg, KeyMaterial, TestKey, b64url, b64url_decode, cognito_access_claims, es_high_s, jwks, now,
-};
+pub use testkit::*;
+pub use testkit::{envoy, http, servers, tokens};

@@ -60,6 +60,11 @@ impl Alg {
             Alg::HS512 => "HS512",
         }
     }
+
+    /// The alg with this JOSE name.
+    pub fn from_name(name: &str) -> Option<Alg> {
+        Alg::ALL.into_iter().find(|a| a.name() == name)
+    }
 }
 
 #[derive(Clone)]
@@ -109,6 +114,25 @@ impl TestKey {
 
     pub fn hmac(kid: &str, secret: impl AsRef<[u8]>) -> TestKey {
         Self::with(kid, KeyMaterial::Hmac(secret.as_ref().to_vec()))
+    }
+
+    /// A fresh key of the type `alg` needs (RSA: `rsa_bits`; HMAC: 32
+    /// random bytes).
+    pub fn for_alg(kid: &str, alg: Alg, rsa_bits: usize) -> TestKey {
+        match alg {
+            Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512 => {
+                Self::rsa(kid, rsa_bits)
+            }
+            Alg::ES256 => Self::ec_p256(kid),
+            Alg::ES384 => Self::ec_p384(kid),
+            Alg::EdDSA => Self::ed25519(kid),
+            Alg::HS256 | Alg::HS384 | Alg::HS512 => Self::hmac(kid, random_bytes(32)),
+        }
+    }
+
+    /// A key made elsewhere (e.g. the fuzz targets' fixed keys).
+    pub fn from_material(kid: &str, material: KeyMaterial) -> TestKey {
+        Self::with(kid, material)
     }
 
     /// The RSA public key as SubjectPublicKeyInfo PEM (what an attacker
@@ -262,7 +286,7 @@ fn random_bytes(n: usize) -> Vec<u8> {
 }
 
 /// The group order n of the alg's curve, big-endian.
-fn curve_order(alg: Alg) -> Vec<u8> {
+pub fn curve_order(alg: Alg) -> Vec<u8> {
     let hex = match alg {
         Alg::ES256 => "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551",
         Alg::ES384 => concat!(
@@ -329,18 +353,32 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-/// Claims shaped like a Cognito client-credentials access token (no `aud`).
-pub fn cognito_access_claims(issuer: &str, client_id: &str, scope: &str, now: u64) -> Value {
+/// A random version-4 UUID, as Cognito's `jti`.
+pub fn random_jti() -> String {
     let r = random_bytes(16);
     let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
-    let jti = format!(
+    format!(
         "{}-{}-4{}-a{}-{}",
         &hex[0..8],
         &hex[8..12],
         &hex[13..16],
         &hex[17..20],
         &hex[20..32]
-    );
+    )
+}
+
+/// `token` with one bit of its signature flipped (still valid base64url).
+pub fn corrupt_signature(token: &str) -> String {
+    let (input, sig) = token.rsplit_once('.').expect("a compact JWS");
+    let mut sig = b64url_decode(sig);
+    let middle = sig.len() / 2;
+    sig[middle] ^= 0x01;
+    format!("{input}.{}", b64url(sig))
+}
+
+/// Claims shaped like a Cognito client-credentials access token (no `aud`).
+pub fn cognito_access_claims(issuer: &str, client_id: &str, scope: &str, now: u64) -> Value {
+    let jti = random_jti();
     json!({
         "sub": client_id,
         "token_use": "access",

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::http::{RawRequest, read_request};
+use crate::http::{RawRequest, read_request};
+use crate::venv_python;
 
 /// What a handler does with one request.
 enum Reply {
@@ -330,18 +331,7 @@ impl JwksServer {
     }
 }
 
-/// `<crate>/.venv/bin/python` (installed by `make setup`).
-pub fn venv_python() -> std::path::PathBuf {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        path.exists(),
-        "{} not found (run `make setup`)",
-        path.display()
-    );
-    path
-}
-
-/// What the WSGI upstream read (tests/support/wsgi_upstream.py).
+/// What the WSGI upstream read (testkit/python/wsgi_upstream.py).
 #[derive(Clone, Debug)]
 pub struct WsgiView {
     pub method: String,
@@ -383,8 +373,7 @@ pub struct WsgiUpstream {
 impl WsgiUpstream {
     pub fn start() -> WsgiUpstream {
         use std::io::BufRead;
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/wsgi_upstream.py");
+        let script = crate::repo_path("testkit/python/wsgi_upstream.py");
         let mut child = std::process::Command::new(venv_python())
             .arg(&script)
             .stdout(std::process::Stdio::piped())

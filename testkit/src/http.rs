@@ -371,7 +371,7 @@ fn bad(msg: String) -> io::Error {
 }
 
 /// Sends one request over HTTP/2 (h2c, prior knowledge) with
-/// tests/support/h2_request.py; repeated headers go as separate fields.
+/// testkit/python/h2_request.py; repeated headers go as separate fields.
 pub fn send_h2(port: u16, req: &Request) -> Response {
     let spec = serde_json::json!({
         "method": req.method,
@@ -380,9 +380,8 @@ pub fn send_h2(port: u16, req: &Request) -> Response {
             [String::from_utf8_lossy(n).to_ascii_lowercase(), String::from_utf8_lossy(v).into_owned()]
         }).collect::<Vec<_>>(),
     });
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/h2_request.py");
-    let out = std::process::Command::new(super::servers::venv_python())
+    let script = crate::repo_path("testkit/python/h2_request.py");
+    let out = std::process::Command::new(crate::venv_python())
         .arg(script)
         .arg(port.to_string())
         .arg(spec.to_string())

@@ -1,10 +1,14 @@
 //! Launching a real Envoy with a generated (or raw) bootstrap.
 //!
 //! Everything binds 127.0.0.1 port 0: Envoy writes its admin address to
-//! `--admin-address-path`, and the listener's real port is read from admin
-//! `GET /listeners?format=json`. A raw bootstrap must therefore follow two
-//! conventions: an `admin` block (any port, 0 is best) and a listener named
-//! `main` whose port the tests talk to.
+//! `--admin-address-path`, and the listeners' real ports are read from admin
+//! `GET /listeners?format=json`. A raw bootstrap must therefore have an
+//! `admin` block (any port, 0 is best); [`Envoy::port`] is the port of its
+//! listener named `main`, [`Envoy::listener_port`] that of any other.
+//!
+//! Nothing here sleeps for a fixed time: stats and log lines are waited for
+//! with [`Envoy::expect_stat`], [`Envoy::wait_for_stat`] and
+//! [`Envoy::wait_for_log`], which poll until the condition holds.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -13,13 +17,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::http::{Request, Response, try_send};
+use crate::http::{Request, Response, try_send};
+use crate::poll::poll_until;
+use crate::repo_path;
+use crate::servers::EchoServer;
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a stat or log line is waited for before a test fails.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The prefix of the filter's own stats (custom metrics).
+pub const FILTER_STATS: &str = "wasmcustom.jwt_policy.";
 const LOG_FORMAT: &str = "[%Y-%m-%d %T.%e][%t][%l][%n] %v";
 
 /// Log lines that mean the wasm VM failed. As Envoy 1.40 logs them: a Rust
@@ -46,7 +57,7 @@ const WASM_FAILURE_MARKERS: &[&str] = &[
 pub fn envoy_binary() -> PathBuf {
     let path = std::env::var_os("ENVOY_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/envoy"));
+        .unwrap_or_else(|| repo_path(".venv/envoy"));
     assert!(
         path.exists(),
         "Envoy binary not found at {} (set ENVOY_BIN or run `make setup`)",
@@ -59,10 +70,7 @@ pub fn envoy_binary() -> PathBuf {
 pub fn wasm_path() -> PathBuf {
     let path = std::env::var_os("JWT_POLICY_WASM")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("target/wasm32-wasip1/release/jwt_policy.wasm")
-        });
+        .unwrap_or_else(|| repo_path("target/wasm32-wasip1/release/jwt_policy.wasm"));
     assert!(
         path.exists(),
         "filter wasm not found at {} (set JWT_POLICY_WASM or run `make wasm`)",
@@ -141,7 +149,7 @@ impl Hcm {
 
     /// The settings of the repository's `envoy.yaml`, read from it.
     pub fn shipped() -> Hcm {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("envoy.yaml");
+        let path = repo_path("envoy.yaml");
         let text = fs::read_to_string(&path).expect("read envoy.yaml");
         let doc: Value = serde_norway::from_str(&text).expect("envoy.yaml is YAML");
         let hcm = &doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
@@ -186,6 +194,11 @@ pub struct EnvoyConfig {
     extra_args: Vec<String>,
     /// An access log line format (file `access.log` in the Envoy's dir).
     access_log: Option<String>,
+    /// Envoy's files go here (kept afterwards) instead of a temp dir.
+    dir: Option<PathBuf>,
+    /// Envoy gets SIGKILL when the thread that started it ends.
+    die_with_parent: bool,
+    file_flush_ms: u32,
 }
 
 impl EnvoyConfig {
@@ -211,6 +224,9 @@ impl EnvoyConfig {
             component_log_level: "wasm:debug".into(),
             extra_args: Vec::new(),
             access_log: None,
+            dir: None,
+            die_with_parent: false,
+            file_flush_ms: 50,
         }
     }
 
@@ -297,6 +313,29 @@ impl EnvoyConfig {
 
     pub fn extra_args(mut self, args: &[&str]) -> Self {
         self.extra_args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Writes the bootstrap, `envoy.log`, `stdout.log` and `admin_address`
+    /// into `dir` (created if needed, not emptied, kept after the Envoy
+    /// stops) instead of a fresh temp dir.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// `--file-flush-interval-msec` (default 50: [`Envoy::wait_for_log`]
+    /// sees a line that soon).
+    pub fn file_flush_ms(mut self, ms: u32) -> Self {
+        self.file_flush_ms = ms;
+        self
+    }
+
+    /// Envoy gets SIGKILL when the thread that started it ends (Linux
+    /// `PR_SET_PDEATHSIG`): for a launcher whose main thread owns the Envoy,
+    /// as `testkit envoy` does, never for a test thread.
+    pub fn die_with_parent(mut self) -> Self {
+        self.die_with_parent = true;
         self
     }
 
@@ -422,6 +461,13 @@ impl EnvoyConfig {
         .to_string()
     }
 
+    /// Starts an [`EchoServer`] and this Envoy with it as the upstream.
+    pub fn start_with_echo(self) -> (Envoy, EchoServer) {
+        let upstream = EchoServer::start();
+        let envoy = self.upstream(upstream.port()).start();
+        (envoy, upstream)
+    }
+
     pub fn start(&self) -> Envoy {
         self.try_start()
             .unwrap_or_else(|e| panic!("Envoy did not start: {e}"))
@@ -431,16 +477,25 @@ impl EnvoyConfig {
     /// log) if it exits first, e.g. because a configuration was rejected.
     pub fn try_start(&self) -> Result<Envoy, String> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "jwt-policy-envoy-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create Envoy temp dir");
+        let (dir, keep) = match &self.dir {
+            Some(dir) => (dir.clone(), true),
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "jwt-policy-envoy-{}-{}",
+                    std::process::id(),
+                    NEXT.fetch_add(1, Ordering::SeqCst)
+                ));
+                let _ = fs::remove_dir_all(&dir);
+                (dir, false)
+            }
+        };
+        fs::create_dir_all(&dir).expect("create Envoy dir");
+        // A stale address from an earlier run in a kept dir would be read
+        // as this one's.
+        let _ = fs::remove_file(dir.join("admin_address"));
         let bootstrap = self.bootstrap().replace(
             ACCESS_LOG_PLACEHOLDER,
-            dir.join("access.log").to_str().expect("UTF-8 temp dir"),
+            dir.join("access.log").to_str().expect("UTF-8 Envoy dir"),
         );
         let ext = if bootstrap.trim_start().starts_with('{') {
             "json"
@@ -451,40 +506,32 @@ impl EnvoyConfig {
         fs::write(&config_path, &bootstrap).expect("write bootstrap");
         let output = File::create(dir.join("stdout.log")).expect("create stdout.log");
 
-        let child = Command::new(envoy_binary())
-            .arg("-c")
-            .arg(&config_path)
-            .args(["--use-dynamic-base-id", "--disable-hot-restart"])
-            .args(["--concurrency", &self.concurrency.to_string()])
-            .arg("--admin-address-path")
-            .arg(dir.join("admin_address"))
-            .arg("--log-path")
-            .arg(dir.join("envoy.log"))
-            // The log file is flushed every 10 s by default: too slow for wait_for_log.
-            .args(["--file-flush-interval-msec", "50"])
-            .args(["-l", &self.log_level])
-            .args(["--component-log-level", &self.component_log_level])
-            .args(["--log-format", LOG_FORMAT])
-            .args(&self.extra_args)
+        let mut command = Command::new(envoy_binary());
+        command
+            .args(self.args(&config_path, &dir))
             .stdin(Stdio::null())
-            .stdout(output.try_clone().unwrap())
-            .stderr(output)
+            .stdout(output.try_clone().expect("stdout.log"))
+            .stderr(output);
+        if self.die_with_parent {
+            die_with_parent(&mut command);
+        }
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", envoy_binary().display()));
         let mut envoy = Envoy {
             child: Mutex::new(child),
             dir,
-            port: 0,
+            keep,
+            listeners: BTreeMap::new(),
             admin_port: 0,
         };
 
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
+        let ready = poll_until(STARTUP_TIMEOUT, || {
             if let Some(status) = envoy.child.lock().unwrap().try_wait().unwrap() {
-                return Err(format!(
+                return Some(Err(format!(
                     "Envoy exited during startup ({status}); log:\n{}",
                     envoy.log()
-                ));
+                )));
             }
             if envoy.admin_port == 0 {
                 envoy.admin_port = fs::read_to_string(envoy.dir.join("admin_address"))
@@ -492,32 +539,88 @@ impl EnvoyConfig {
                     .and_then(|a| a.trim().rsplit(':').next()?.parse().ok())
                     .unwrap_or(0);
             }
-            if envoy.admin_port != 0
+            (envoy.admin_port != 0
                 && try_send(envoy.admin_port, &Request::get("/ready"))
-                    .is_ok_and(|r| r.status == 200 && r.body_str().trim() == "LIVE")
-            {
-                break;
-            }
-            if Instant::now() > deadline {
+                    .is_ok_and(|r| r.status == 200 && r.body_str().trim() == "LIVE"))
+            .then_some(Ok(()))
+        });
+        match ready {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(e),
+            None => {
                 return Err(format!(
                     "Envoy not LIVE after {STARTUP_TIMEOUT:?}; log tail:\n{}",
                     tail(&envoy.log(), 40)
                 ));
             }
-            thread::sleep(Duration::from_millis(50));
         }
 
         let listeners = envoy.admin("GET", "/listeners?format=json").json();
-        envoy.port = listeners["listener_statuses"]
+        envoy.listeners = listeners["listener_statuses"]
             .as_array()
             .into_iter()
             .flatten()
-            .find(|l| l["name"] == "main")
-            .and_then(|l| l["local_address"]["socket_address"]["port_value"].as_u64())
-            .ok_or_else(|| format!("no listener named `main` in admin /listeners: {listeners}"))?
-            as u16;
+            .filter_map(|l| {
+                let port = l["local_address"]["socket_address"]["port_value"].as_u64()?;
+                Some((l["name"].as_str()?.to_string(), u16::try_from(port).ok()?))
+            })
+            .collect();
+        if self.raw.is_none() && !envoy.listeners.contains_key("main") {
+            return Err(format!(
+                "no listener named `main` in admin /listeners: {listeners}"
+            ));
+        }
         Ok(envoy)
     }
+
+    /// Envoy's arguments for this bootstrap file and dir.
+    pub fn args(&self, config_path: &Path, dir: &Path) -> Vec<String> {
+        let path = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
+        let mut args = vec![
+            "-c".to_string(),
+            path(config_path),
+            "--use-dynamic-base-id".into(),
+            "--disable-hot-restart".into(),
+            "--concurrency".into(),
+            self.concurrency.to_string(),
+            "--admin-address-path".into(),
+            path(&dir.join("admin_address")),
+            "--log-path".into(),
+            path(&dir.join("envoy.log")),
+            // The log file is flushed every 10 s by default: too slow for wait_for_log.
+            "--file-flush-interval-msec".into(),
+            self.file_flush_ms.to_string(),
+            "-l".into(),
+            self.log_level.clone(),
+            "--log-format".into(),
+            LOG_FORMAT.into(),
+        ];
+        if !self.component_log_level.is_empty() {
+            args.push("--component-log-level".into());
+            args.push(self.component_log_level.clone());
+        }
+        args.extend(self.extra_args.iter().cloned());
+        args
+    }
+}
+
+/// SIGKILL for the child when the spawning thread ends (Linux only).
+fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
 }
 
 /// Where the access log goes, filled in when the Envoy's dir is known.
@@ -533,23 +636,41 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 /// A running Envoy; killed on drop. Its temp dir (bootstrap, `envoy.log`,
-/// `stdout.log`) is removed then, unless the thread is panicking or
-/// `KEEP_ENVOY_LOGS=1`.
+/// `stdout.log`) is removed then, unless the thread is panicking,
+/// `KEEP_ENVOY_LOGS=1` or the dir was given ([`EnvoyConfig::dir`]).
 pub struct Envoy {
     child: Mutex<Child>,
     dir: PathBuf,
-    port: u16,
+    keep: bool,
+    listeners: BTreeMap<String, u16>,
     admin_port: u16,
 }
 
 impl Envoy {
     /// Port of the listener `main`.
     pub fn port(&self) -> u16 {
-        self.port
+        self.listener_port("main")
+    }
+
+    /// Port of the listener with this name.
+    pub fn listener_port(&self, name: &str) -> u16 {
+        *self
+            .listeners
+            .get(name)
+            .unwrap_or_else(|| panic!("no listener {name:?}; listeners: {:?}", self.listeners))
+    }
+
+    /// Every listener's port, by name.
+    pub fn listeners(&self) -> &BTreeMap<String, u16> {
+        &self.listeners
     }
 
     pub fn admin_port(&self) -> u16 {
         self.admin_port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
     }
 
     pub fn dir(&self) -> &Path {
@@ -558,6 +679,11 @@ impl Envoy {
 
     pub fn is_running(&self) -> bool {
         self.child.lock().unwrap().try_wait().unwrap().is_none()
+    }
+
+    /// Waits for Envoy to exit by itself.
+    pub fn wait(&self) -> std::process::ExitStatus {
+        self.child.lock().unwrap().wait().expect("wait for Envoy")
     }
 
     /// A request to the admin interface, e.g. `admin("POST", "/logging?wasm=trace")`.
@@ -579,30 +705,55 @@ impl Envoy {
         }
     }
 
-    /// Polls the log until it contains `needle` (true) or `timeout` passes (false).
     /// The access log written so far (see [`EnvoyConfig::access_log`]).
     pub fn access_log(&self) -> String {
         fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
     }
 
+    /// Polls the log until it contains `needle` (true) or `timeout` passes (false).
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.log().contains(needle) {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+        poll_until(timeout, || self.log().contains(needle).then_some(())).is_some()
     }
 
-    /// Integer counters and gauges from admin `/stats` (histograms skipped).
-    /// Waits first for the filter's batched request counters: each VM hands
-    /// them to Envoy within about 100 ms of a request (src/filter/metrics.rs).
+    /// Returns once every line Envoy logged before this call is in the log
+    /// file: it has the admin logger log a line and waits for it (the file
+    /// is written every `--file-flush-interval-msec`).
+    pub fn flush_log(&self) {
+        const MARK: &str = "change log level: name='admin'";
+        let marks = |log: &str| log.matches(MARK).count();
+        let before = marks(&self.log());
+        // The line is logged at info, at the level in force before the
+        // change: raise a quieter admin logger to info first (that change
+        // may log nothing), then log the line, then put the level back.
+        let listing = self.admin("POST", "/logging").body_str();
+        let level = listing
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("admin: "))
+            .unwrap_or("info")
+            .trim()
+            .to_string();
+        let loud = matches!(level.as_str(), "trace" | "debug" | "info");
+        if !loud {
+            self.admin("POST", "/logging?admin=info");
+        }
+        let set = if loud { level.as_str() } else { "info" };
+        self.admin("POST", &format!("/logging?admin={set}"));
+        let flushed = poll_until(WAIT_TIMEOUT, || (marks(&self.log()) > before).then_some(()));
+        if !loud {
+            self.admin("POST", &format!("/logging?admin={level}"));
+        }
+        assert!(
+            flushed.is_some() || !self.is_running(),
+            "Envoy's log did not show the admin logger's line within {WAIT_TIMEOUT:?}"
+        );
+    }
+
+    /// Integer counters and gauges from admin `/stats` (histograms
+    /// skipped), as they are now. The filter hands its request counters to
+    /// Envoy within about 100 ms of a request (src/filter/metrics.rs): to
+    /// see a request's counts, wait for them ([`Self::expect_stat`],
+    /// [`Self::wait_for_stat`]).
     pub fn stats(&self) -> BTreeMap<String, u64> {
-        thread::sleep(Duration::from_millis(250));
         self.admin("GET", "/stats")
             .body_str()
             .lines()
@@ -613,15 +764,91 @@ impl Envoy {
             .collect()
     }
 
-    /// One stat, 0 if absent.
+    /// One stat now, 0 if absent.
     pub fn stat(&self, name: &str) -> u64 {
         self.stats().get(name).copied().unwrap_or(0)
     }
 
+    /// One of the filter's stats now: `stat("wasmcustom.jwt_policy.<leaf>")`.
+    pub fn filter_stat(&self, leaf: &str) -> u64 {
+        self.stat(&format!("{FILTER_STATS}{leaf}"))
+    }
+
+    /// Polls the stat until `ok(value)` holds and returns the value; panics
+    /// with the last value after [`WAIT_TIMEOUT`].
+    pub fn wait_for_stat(&self, name: &str, ok: impl Fn(u64) -> bool) -> u64 {
+        let mut last = 0;
+        poll_until(WAIT_TIMEOUT, || {
+            last = self.stat(name);
+            ok(last).then_some(last)
+        })
+        .unwrap_or_else(|| {
+            panic!("stat {name} is {last}, still not as expected after {WAIT_TIMEOUT:?}")
+        })
+    }
+
+    /// Waits until the stat equals `want` (panics after [`WAIT_TIMEOUT`]).
+    /// Counts land together per request, so after a non-zero expectation
+    /// an `expect_stat(.., 0)` about the same request is meaningful;
+    /// alone it passes at once.
+    pub fn expect_stat(&self, name: &str, want: u64) {
+        let mut last = 0;
+        let got = poll_until(WAIT_TIMEOUT, || {
+            last = self.stat(name);
+            (last == want).then_some(())
+        });
+        assert!(
+            got.is_some(),
+            "stat {name}: expected {want}, still {last} after {WAIT_TIMEOUT:?}"
+        );
+    }
+
+    /// [`Self::expect_stat`] of `wasmcustom.jwt_policy.<leaf>`.
+    pub fn expect_filter_stat(&self, leaf: &str, want: u64) {
+        self.expect_stat(&format!("{FILTER_STATS}{leaf}"), want);
+    }
+
+    /// [`Self::wait_for_stat`] of `wasmcustom.jwt_policy.<leaf>`.
+    pub fn wait_for_filter_stat(&self, leaf: &str, ok: impl Fn(u64) -> bool) -> u64 {
+        self.wait_for_stat(&format!("{FILTER_STATS}{leaf}"), ok)
+    }
+
+    /// The filter's decisions counted so far: `allowed` plus every
+    /// `denied.<reason>` and `report.would_deny.<reason>`. Each decided
+    /// request adds exactly one, in the same batch as all its other
+    /// counts.
+    pub fn decisions(&self) -> u64 {
+        let prefixes = ["denied.", "report.would_deny."].map(|p| format!("{FILTER_STATS}{p}"));
+        self.stats()
+            .iter()
+            .filter(|(name, _)| {
+                name.strip_prefix(FILTER_STATS) == Some("allowed")
+                    || prefixes.iter().any(|p| {
+                        name.strip_prefix(p.as_str())
+                            .is_some_and(|r| !r.contains('.'))
+                    })
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    /// Waits until the filter has counted exactly `n` decisions (see
+    /// [`Self::decisions`]): then every count of those requests is in
+    /// `/stats`, zeros included. Panics after [`WAIT_TIMEOUT`].
+    pub fn expect_decisions(&self, n: u64) {
+        let mut last = 0;
+        let got = poll_until(WAIT_TIMEOUT, || {
+            last = self.decisions();
+            (last == n).then_some(())
+        });
+        assert!(
+            got.is_some(),
+            "expected {n} decisions counted, still {last} after {WAIT_TIMEOUT:?}"
+        );
+    }
+
     /// Panics if Envoy died or its log shows a wasm panic, trap or VM failure.
     pub fn assert_no_wasm_panic(&self) {
-        // The log file is flushed every 50 ms: let the last lines land.
-        thread::sleep(Duration::from_millis(250));
         // A VM that crashed and was reloaded (FAIL_RELOAD) shows in the stats
         // even if its log lines were missed.
         let reloads: u64 = self
@@ -630,6 +857,9 @@ impl Envoy {
             .filter(|(name, _)| name.starts_with("wasm.") && name.contains("vm_reload"))
             .map(|(_, v)| *v)
             .sum();
+        if self.is_running() {
+            self.flush_log();
+        }
         let log = self.log();
         assert_eq!(
             reloads,
@@ -637,20 +867,8 @@ impl Envoy {
             "a wasm VM was reloaded after a failure; log tail:\n{}",
             tail(&log, 40)
         );
-        let lines: Vec<&str> = log.lines().collect();
-        let mut excerpts = Vec::new();
-        let mut i = 0;
-        while i < lines.len() {
-            if WASM_FAILURE_MARKERS.iter().any(|m| lines[i].contains(m)) {
-                let end = (i + 5).min(lines.len());
-                excerpts.push(lines[i..end].join("\n"));
-                i = end;
-            } else {
-                i += 1;
-            }
-        }
+        let excerpts = wasm_failures(&log);
         if !excerpts.is_empty() {
-            excerpts.truncate(10);
             panic!(
                 "wasm failure in the Envoy log:\n{}",
                 excerpts.join("\n...\n")
@@ -664,6 +882,24 @@ impl Envoy {
     }
 }
 
+/// Up to ten excerpts of `log` (a marker line and the four after it) that
+/// show a wasm panic, trap or VM failure ([`WASM_FAILURE_MARKERS`]).
+pub fn wasm_failures(log: &str) -> Vec<String> {
+    let lines: Vec<&str> = log.lines().collect();
+    let mut excerpts = Vec::new();
+    let mut i = 0;
+    while i < lines.len() && excerpts.len() < 10 {
+        if WASM_FAILURE_MARKERS.iter().any(|m| lines[i].contains(m)) {
+            let end = (i + 5).min(lines.len());
+            excerpts.push(lines[i..end].join("\n"));
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    excerpts
+}
+
 impl Drop for Envoy {
     fn drop(&mut self) {
         let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -675,6 +911,7 @@ impl Drop for Envoy {
                 self.dir.display(),
                 tail(&self.log(), 40)
             );
+        } else if self.keep {
         } else if std::env::var("KEEP_ENVOY_LOGS").as_deref() == Ok("1") {
             eprintln!("Envoy log kept in {}", self.dir.display());
         } else {
