@@ -7,23 +7,14 @@
 //! If this fails: see what grew (bench/PROFILE.md, "Module size"), and
 //! keep cold code small rather than raising the bound.
 
-use std::path::PathBuf;
+#![allow(clippy::restriction)] // tests panic by design
 
 const MAX_WASM_BYTES: u64 = 1024 * 1024;
 
-fn wasm() -> PathBuf {
-    std::env::var_os("JWT_POLICY_WASM").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("target/wasm32-wasip1/release/jwt_policy.wasm")
-        },
-        PathBuf::from,
-    )
-}
-
 #[test]
 fn the_filter_module_is_at_most_one_mib() {
-    let path = wasm();
+    // The kit fails, naming the path, when the module is not built.
+    let path = testkit::wasm_path();
     let size = std::fs::metadata(&path)
         .unwrap_or_else(|e| {
             panic!(
