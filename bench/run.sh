@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench` (after `make wasm`): installs wrk from Debian if it is missing,
-# then runs bench/bench.py with the project's .venv (Envoy and cryptography
-# come from `make setup`). BENCH_QUICK=1 for a short run; see bench/bench.py
+# then runs bench/bench.py with the project's .venv (Envoy comes from
+# `make setup`; keys and tokens from the test kit). BENCH_QUICK=1 for a short run; see bench/bench.py
 # for the other knobs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
