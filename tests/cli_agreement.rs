@@ -8,10 +8,7 @@
 
 mod support;
 
-use support::cli::{explain_header_args, explain_report, explained_status};
-
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
+use support::cli::{explain_header_args, explain_report, explain_request_args, explained_status};
 
 use support::cases::{self, Keys};
 use support::mesh_cases::{self, MeshKeys};
@@ -28,18 +25,8 @@ struct Answer {
 }
 
 fn explain(config: &std::path::Path, case: &cases::Case) -> Result<Answer, String> {
-    let mut args: Vec<OsString> = vec![
-        "explain".into(),
-        "--json".into(),
-        "--config".into(),
-        config.into(),
-        "--method".into(),
-        case.request.method.clone().into(),
-        "--path".into(),
-        OsString::from_vec(case.request.path.clone()),
-        "--route".into(),
-        case.route.into(),
-    ];
+    let mut args = explain_request_args(config, &case.request.method, &case.request.path);
+    args.extend(["--route".into(), case.route.into()]);
     args.extend(explain_header_args(&case.request.headers, None));
     let report = explain_report(&args)?;
     let status = explained_status(&report);

@@ -464,17 +464,8 @@ fn patched_cluster_and_filter_pass_envoy_validate() {
         std::process::id()
     ));
     fs::write(&path, bootstrap.to_string()).unwrap();
-    let out = Command::new(support::envoy_binary())
-        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
-        .arg(&path)
-        .output()
-        .expect("run envoy --mode validate");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "envoy --mode validate:\n{log}");
+    let log = support::validate_config(&path)
+        .unwrap_or_else(|log| panic!("envoy --mode validate:\n{log}"));
     assert!(
         // The filter prefixes its log lines with the plugin's name.
         log.contains(&format!("{name}: configured 1 provider(s), 3 rule(s)")),

@@ -111,18 +111,8 @@ fn envoy_validate(rel: &str) {
         ));
         fs::write(&path, text.replace(WASM_REL, wasm.to_str().unwrap())).unwrap();
     }
-    let out = Command::new(support::envoy_binary())
-        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
-        .arg(&path)
-        .current_dir(root())
-        .output()
-        .expect("run envoy --mode validate");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "envoy --mode validate {rel}:\n{log}");
+    let log = support::validate_config(&path)
+        .unwrap_or_else(|log| panic!("envoy --mode validate {rel}:\n{log}"));
     assert!(log.contains("OK"), "{log}");
     // Validation runs the filter's on_configure: it must have accepted it.
     assert!(

@@ -801,21 +801,7 @@ fn envoy_validate(bootstrap: &str) -> Result<String, String> {
         wasm.to_str().unwrap(),
     );
     let path = temp_file("envoy.yaml", text.as_bytes());
-    let out = Command::new(support::envoy_binary())
-        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
-        .arg(&path)
-        .output()
-        .expect("run envoy --mode validate");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(log)
-    } else {
-        Err(log)
-    }
+    support::validate_config(&path)
 }
 
 #[test]

@@ -21,10 +21,8 @@
 
 mod support;
 
-use support::cli::{explain_header_args, explain_report, explained_status};
+use support::cli::{explain_header_args, explain_report, explain_request_args, explained_status};
 
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
@@ -340,16 +338,7 @@ fn explain(
     remote_clusters: &[String],
     case: &Case,
 ) -> Result<(Answer, Option<String>), String> {
-    let mut args: Vec<OsString> = vec![
-        "explain".into(),
-        "--json".into(),
-        "--config".into(),
-        config.into(),
-        "--method".into(),
-        case.request.method.clone().into(),
-        "--path".into(),
-        OsString::from_vec(case.request.path.clone()),
-    ];
+    let mut args = explain_request_args(config, &case.request.method, &case.request.path);
     if !remote_clusters.is_empty() {
         args.push("--jwks".into());
         args.push(keys.into());

@@ -79,11 +79,14 @@ pub fn wasm_path() -> PathBuf {
     path
 }
 
-/// `envoy --mode validate -c <path>`; `Err` carries Envoy's output.
-pub fn validate_config(path: impl AsRef<Path>) -> Result<(), String> {
+/// `envoy --mode validate -c <path>`, run from the repository root (its files
+/// name the wasm by its relative path); both `Ok` and `Err` carry Envoy's output.
+pub fn validate_config(path: impl AsRef<Path>) -> Result<String, String> {
     let out = Command::new(envoy_binary())
         .args(["--mode", "validate", "--disable-hot-restart", "-c"])
         .arg(path.as_ref())
+        // Repository files name the wasm by its path from the root.
+        .current_dir(crate::repo_root())
         .output()
         .expect("run envoy --mode validate");
     let text = format!(
@@ -92,7 +95,7 @@ pub fn validate_config(path: impl AsRef<Path>) -> Result<(), String> {
         String::from_utf8_lossy(&out.stderr)
     );
     if out.status.success() {
-        Ok(())
+        Ok(text)
     } else {
         Err(text)
     }

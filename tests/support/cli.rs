@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -66,6 +67,21 @@ pub fn os(args: &[&str]) -> Vec<OsString> {
 /// `jwt-policy ARGS` with nothing on its standard input.
 pub fn run(args: &[&str]) -> Run {
     run_with(&os(args), b"")
+}
+
+/// `jwt-policy explain --json --config CONFIG --method M --path P`: the
+/// request line of an explained request (headers: `explain_header_args`).
+pub fn explain_request_args(config: &Path, method: &str, path: &[u8]) -> Vec<OsString> {
+    vec![
+        "explain".into(),
+        "--json".into(),
+        "--config".into(),
+        config.into(),
+        "--method".into(),
+        method.into(),
+        "--path".into(),
+        OsString::from_vec(path.to_vec()),
+    ]
 }
 
 /// The `--header` and `--host` arguments of `jwt-policy explain` for a
