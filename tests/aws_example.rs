@@ -154,22 +154,7 @@ impl Drop for TlsJwksServer {
 
 /// examples/envoy-aws-cognito.yaml as JSON (read with the .venv YAML library).
 fn aws_example() -> Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(root.join(".venv/bin/python"))
-        .args([
-            "-c",
-            "import json, sys\nfrom ruamel.yaml import YAML\n\
-             print(json.dumps(YAML(typ='safe', pure=True).load(open(sys.argv[1]))))",
-        ])
-        .arg(root.join("examples/envoy-aws-cognito.yaml"))
-        .output()
-        .expect("read the example");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    support::files::yaml("examples/envoy-aws-cognito.yaml")
 }
 
 /// The example with only addresses (and the CA file and wasm path) changed.
