@@ -10,6 +10,7 @@
 
 use crate::percent::decode_form;
 use crate::request::RequestHead;
+use crate::words;
 
 /// A place a provider's token may be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,13 +72,14 @@ pub fn is_header_or_twin(name: &[u8], wanted: &str) -> bool {
 /// Looks for the token in every value of every location; see the module
 /// documentation.
 pub fn extract(locations: &[TokenLocation], head: &RequestHead) -> Extraction {
-    let mut found: Option<(Vec<u8>, TokenSite)> = None;
+    // The token, where it was, and whether it is ASCII.
+    let mut found: Option<(Vec<u8>, TokenSite, bool)> = None;
     // Records one token; false when it is not the first.
-    let mut record = |token: Vec<u8>, site: TokenSite| -> bool {
+    let mut record = |token: Vec<u8>, site: TokenSite, ascii: bool| -> bool {
         if found.is_some() {
             return false;
         }
-        found = Some((token, site));
+        found = Some((token, site, ascii));
         true
     };
     for location in locations {
@@ -92,8 +94,9 @@ pub fn extract(locations: &[TokenLocation], head: &RequestHead) -> Extraction {
                     };
                     // Hosts join repeated headers with commas; base64url
                     // never contains one.
-                    if token.contains(&b',')
-                        || !record(token.to_vec(), TokenSite::Header(name.clone()))
+                    let bytes = words::scan(token);
+                    if bytes.comma
+                        || !record(token.to_vec(), TokenSite::Header(name.clone()), bytes.ascii)
                     {
                         return Extraction::Multiple;
                     }
@@ -101,7 +104,8 @@ pub fn extract(locations: &[TokenLocation], head: &RequestHead) -> Extraction {
             }
             TokenLocation::Param(name) => {
                 for v in query_values(head.target(), name) {
-                    if !record(v, TokenSite::Param(name.clone())) {
+                    let ascii = v.is_ascii();
+                    if !record(v, TokenSite::Param(name.clone()), ascii) {
                         return Extraction::Multiple;
                     }
                 }
@@ -109,7 +113,8 @@ pub fn extract(locations: &[TokenLocation], head: &RequestHead) -> Extraction {
             TokenLocation::Cookie(name) => {
                 for header in head.values(b"cookie") {
                     for v in cookie_values(header, name) {
-                        if !record(v, TokenSite::Cookie(name.clone())) {
+                        let ascii = v.is_ascii();
+                        if !record(v, TokenSite::Cookie(name.clone()), ascii) {
                             return Extraction::Multiple;
                         }
                     }
@@ -119,13 +124,16 @@ pub fn extract(locations: &[TokenLocation], head: &RequestHead) -> Extraction {
     }
     match found {
         None => Extraction::Absent,
-        Some((bytes, site)) => {
+        Some((bytes, site, ascii)) => {
             if bytes.is_empty() {
                 return Extraction::Unreadable("empty token");
             }
+            if !ascii {
+                return Extraction::Unreadable("token is not ASCII");
+            }
             match String::from_utf8(bytes) {
-                Ok(token) if token.is_ascii() => Extraction::Found { token, site },
-                _ => Extraction::Unreadable("token is not ASCII"),
+                Ok(token) => Extraction::Found { token, site },
+                Err(_) => Extraction::Unreadable("token is not ASCII"),
             }
         }
     }

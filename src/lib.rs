@@ -15,6 +15,7 @@
 //! | [`percent`] | percent-escapes, read in one place |
 //! | [`rules`] | which rule a request falls under |
 //! | [`path_template`] | API Gateway route-key paths (`/orders/{id}`) |
+//! | [`hashing`] | a fast hasher for keys the filter chooses |
 //! | [`hosts`] | host patterns (`*.example.com`) |
 //! | [`extract`] | where the token is in a request |
 //! | [`token`] | strict parsing of a compact JWS / JWT |
@@ -32,6 +33,7 @@
 //! | [`waiters`] | requests held until keys arrive |
 //! | [`tick`] | how often a VM's root context ticks |
 //! | [`stats`] | stat names, what a decision counts, batching |
+//! | [`words`] | byte strings compared and scanned a word at a time |
 
 // The deny list is the workspace's (`[workspace.lints]` in Cargo.toml);
 // unit tests panic by design.
@@ -47,6 +49,7 @@ pub mod engine;
 pub mod envoy_crypto;
 pub mod extract;
 pub mod filter_state;
+pub mod hashing;
 pub mod hosts;
 pub mod json;
 pub mod jwks;
@@ -68,6 +71,7 @@ pub mod token;
 pub mod token_cache;
 pub mod trace;
 pub mod waiters;
+pub mod words;
 
 #[cfg(test)]
 mod testkit;

@@ -2,17 +2,18 @@
 //! counts, batching) to proxy-wasm metrics: defines each metric on first
 //! use, keeps its id, and hands counts over.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
+use crate::hashing::TrustedKeyMap;
 use crate::policy::Policy;
 use crate::stats::{Batch, Kind, Metric};
+use std::cell::RefCell;
 
 use super::abi::{self, MetricKind};
 
 #[derive(Default)]
 pub struct Metrics {
-    ids: RefCell<HashMap<Metric, u32>>,
+    /// Metrics are the filter's own names: a word hash, not SipHash,
+    /// on every count.
+    ids: RefCell<TrustedKeyMap<Metric, u32>>,
     batch: RefCell<Batch>,
 }
 
