@@ -82,9 +82,14 @@ fuzz:
 # (results then go to target/bench/RESULTS-quick.md); BENCH_PROBES=1 prices
 # each kind of hostcall (target/bench/PROBES.md). Installs wrk from Debian if
 # missing.
-.PHONY: bench bench-floor
+.PHONY: bench bench-floor bench-vm
 bench: wasm bench-floor
 	./bench/run.sh
+
+# The module's own cost per request in V8 (Node), without Envoy: precise to
+# a few ns, for A/B of code changes (BENCH_BASELINE_WASM=<file>).
+bench-vm: wasm bench-floor
+	./bench/vm/run.sh
 
 # The runtime's floor for `make bench`: its own workspace, built into
 # target/floor.
