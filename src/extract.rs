@@ -8,6 +8,8 @@
 //! `x-jwt` line, its `x_jwt` twin, or a token in a second `Cookie` line is a
 //! second token, whichever of them an upstream would pick.
 
+use std::borrow::Cow;
+
 use crate::percent::decode_form;
 use crate::request::RequestHead;
 use crate::words;
@@ -69,17 +71,50 @@ pub fn is_header_or_twin(name: &[u8], wanted: &str) -> bool {
         })
 }
 
-/// Looks for the token in every value of every location; see the module
-/// documentation.
+/// Looks for the token in every value of every location and checks it;
+/// see the module documentation. [`locate`] and [`check`] in one.
 pub fn extract(locations: &[TokenLocation], head: &RequestHead) -> Extraction {
-    // The token, where it was, and whether it is ASCII.
-    let mut found: Option<(Vec<u8>, TokenSite, bool)> = None;
+    match locate(locations, head) {
+        Located::Absent => Extraction::Absent,
+        Located::Multiple => Extraction::Multiple,
+        Located::Unreadable(why) => Extraction::Unreadable(why),
+        Located::Found { token, site } => match check(&token, &site) {
+            Ok(token) => Extraction::Found {
+                token: token.to_owned(),
+                site,
+            },
+            Err(unfit) => unfit,
+        },
+    }
+}
+
+/// The one token of a request, as bytes not yet [`check`]ed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located<'h> {
+    Absent,
+    Found {
+        /// Borrowed from the request for a header; decoded for a query
+        /// parameter or cookie.
+        token: Cow<'h, [u8]>,
+        site: TokenSite,
+    },
+    /// More than one token, or one location used twice.
+    Multiple,
+    /// Found, but empty.
+    Unreadable(&'static str),
+}
+
+/// Finds the token in every value of every location: exactly one, or why
+/// not. What the token's own bytes must be is [`check`]'s, so a token the
+/// cache holds as verified need not be scanned again (engine::authenticate).
+pub fn locate<'h>(locations: &[TokenLocation], head: &'h RequestHead) -> Located<'h> {
+    let mut found: Option<(Cow<'h, [u8]>, TokenSite)> = None;
     // Records one token; false when it is not the first.
-    let mut record = |token: Vec<u8>, site: TokenSite, ascii: bool| -> bool {
+    let mut record = |token: Cow<'h, [u8]>, site: TokenSite| -> bool {
         if found.is_some() {
             return false;
         }
-        found = Some((token, site, ascii));
+        found = Some((token, site));
         true
     };
     for location in locations {
@@ -92,30 +127,23 @@ pub fn extract(locations: &[TokenLocation], head: &RequestHead) -> Extraction {
                     let Some(token) = strip_prefix(value, prefix.as_deref()) else {
                         continue;
                     };
-                    // Hosts join repeated headers with commas; base64url
-                    // never contains one.
-                    let bytes = words::scan(token);
-                    if bytes.comma
-                        || !record(token.to_vec(), TokenSite::Header(name.clone()), bytes.ascii)
-                    {
-                        return Extraction::Multiple;
+                    if !record(Cow::Borrowed(token), TokenSite::Header(name.clone())) {
+                        return Located::Multiple;
                     }
                 }
             }
             TokenLocation::Param(name) => {
                 for v in query_values(head.target(), name) {
-                    let ascii = v.is_ascii();
-                    if !record(v, TokenSite::Param(name.clone()), ascii) {
-                        return Extraction::Multiple;
+                    if !record(Cow::Owned(v), TokenSite::Param(name.clone())) {
+                        return Located::Multiple;
                     }
                 }
             }
             TokenLocation::Cookie(name) => {
                 for header in head.values(b"cookie") {
                     for v in cookie_values(header, name) {
-                        let ascii = v.is_ascii();
-                        if !record(v, TokenSite::Cookie(name.clone()), ascii) {
-                            return Extraction::Multiple;
+                        if !record(Cow::Owned(v), TokenSite::Cookie(name.clone())) {
+                            return Located::Multiple;
                         }
                     }
                 }
@@ -123,20 +151,25 @@ pub fn extract(locations: &[TokenLocation], head: &RequestHead) -> Extraction {
         }
     }
     match found {
-        None => Extraction::Absent,
-        Some((bytes, site, ascii)) => {
-            if bytes.is_empty() {
-                return Extraction::Unreadable("empty token");
-            }
-            if !ascii {
-                return Extraction::Unreadable("token is not ASCII");
-            }
-            match String::from_utf8(bytes) {
-                Ok(token) => Extraction::Found { token, site },
-                Err(_) => Extraction::Unreadable("token is not ASCII"),
-            }
-        }
+        None => Located::Absent,
+        Some((token, _)) if token.is_empty() => Located::Unreadable("empty token"),
+        Some((token, site)) => Located::Found { token, site },
     }
+}
+
+/// What a located token's bytes must be to be read as a token: ASCII, and
+/// for a header no comma (hosts join repeated headers with commas;
+/// base64url never contains one, so it is two tokens). The refusal is
+/// [`Extraction::Multiple`] or [`Extraction::Unreadable`].
+pub fn check<'t>(token: &'t [u8], site: &TokenSite) -> Result<&'t str, Extraction> {
+    let scan = words::scan(token);
+    if scan.comma && matches!(site, TokenSite::Header(_)) {
+        return Err(Extraction::Multiple);
+    }
+    if !scan.ascii {
+        return Err(Extraction::Unreadable("token is not ASCII"));
+    }
+    std::str::from_utf8(token).map_err(|_| Extraction::Unreadable("token is not ASCII"))
 }
 
 fn strip_prefix<'v>(value: &'v [u8], prefix: Option<&str>) -> Option<&'v [u8]> {

@@ -61,13 +61,22 @@ pub struct VerifiedToken {
 /// it with [`crate::hashing`]'s word hasher, not a second SipHash.
 type Key = u64;
 
+/// Where [`TokenCache::find`] found a token, for [`TokenCache::get_held`]
+/// (the slot is checked again there: provider and text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub provider: ProviderId,
+    key: Key,
+}
+
 /// How many bytes at the end of a token (its signature's end) go into its
 /// key: 32 base64url characters, 192 bits of signature.
 pub const KEY_TAIL: usize = 32;
 
 struct Slot {
-    /// The token text, compared on every hit.
-    text: Box<str>,
+    /// The token text, compared on every hit; shared with the request
+    /// that presents it ([`TokenCache::find`]).
+    text: Rc<str>,
     /// Shared with the decisions it answers: a hit copies a pointer, not
     /// the claims (their maps and strings were most of a hit's allocations).
     token: Rc<VerifiedToken>,
@@ -116,8 +125,7 @@ impl TokenCache {
         self.bytes
     }
 
-    fn key(&self, provider: ProviderId, text: &str) -> Key {
-        let bytes = text.as_bytes();
+    fn key(&self, provider: ProviderId, bytes: &[u8]) -> Key {
         let tail = bytes
             .get(bytes.len().saturating_sub(KEY_TAIL)..)
             .unwrap_or(bytes);
@@ -136,10 +144,36 @@ impl TokenCache {
         if !self.enabled() {
             return None;
         }
-        let key = self.key(provider, text);
+        let key = self.key(provider, text.as_bytes());
+        self.get_at(key, provider, text, key_version, now)
+    }
+
+    /// [`TokenCache::get`] for a token [`TokenCache::find`] placed: its key
+    /// is known, so it is not hashed again.
+    pub fn get_held(
+        &mut self,
+        held: Held,
+        text: &str,
+        key_version: u64,
+        now: u64,
+    ) -> Option<Rc<VerifiedToken>> {
+        if !self.enabled() {
+            return None;
+        }
+        self.get_at(held.key, held.provider, text, key_version, now)
+    }
+
+    fn get_at(
+        &mut self,
+        key: Key,
+        provider: ProviderId,
+        text: &str,
+        key_version: u64,
+        now: u64,
+    ) -> Option<Rc<VerifiedToken>> {
         let slot = self.slots.get_mut(&key)?;
         // Another token with the same key: not this one's entry.
-        if slot.token.provider != provider || !words::equal(slot.text.as_bytes(), text.as_bytes()) {
+        if slot.token.provider != provider || !same_text(&slot.text, text) {
             return None;
         }
         if slot.token.key_version == key_version && now < slot.expires_at {
@@ -150,27 +184,35 @@ impl TokenCache {
         None
     }
 
-    /// Whether an entry for `text` presented for `provider` is held (fresh
-    /// or not; [`TokenCache::get`] decides that). Picks the provider of a
-    /// rule with several without parsing the token again.
-    pub fn holds(&self, provider: ProviderId, text: &str) -> bool {
-        self.enabled()
-            && self
-                .slots
-                .get(&self.key(provider, text))
-                .is_some_and(|slot| {
-                    slot.token.provider == provider
-                        && words::equal(slot.text.as_bytes(), text.as_bytes())
-                })
+    /// The text of the entry for the token `bytes` presented for
+    /// `provider` (fresh or not; [`TokenCache::get`] decides that), and
+    /// where it is. Also picks the provider of a rule with several without
+    /// parsing the token. A token found here passed every check of
+    /// its bytes when it was verified, so the request's copy need not be
+    /// scanned or converted: it is this text. Comparing the result with
+    /// [`TokenCache::get`] then costs a pointer comparison.
+    pub fn find(&self, provider: ProviderId, bytes: &[u8]) -> Option<(Rc<str>, Held)> {
+        if !self.enabled() {
+            return None;
+        }
+        let key = self.key(provider, bytes);
+        let slot = self.slots.get(&key)?;
+        (slot.token.provider == provider && words::equal(slot.text.as_bytes(), bytes))
+            .then(|| (Rc::clone(&slot.text), Held { provider, key }))
     }
 
     /// Remembers that `text` verified as `token` (for `token.provider`).
-    pub fn insert(&mut self, text: &str, token: impl Into<Rc<VerifiedToken>>, now: u64) {
+    pub fn insert(
+        &mut self,
+        text: impl Into<Rc<str>>,
+        token: impl Into<Rc<VerifiedToken>>,
+        now: u64,
+    ) {
         if !self.enabled() {
             return;
         }
-        let token = token.into();
-        let key = self.key(token.provider, text);
+        let (text, token) = (text.into(), token.into());
+        let key = self.key(token.provider, text.as_bytes());
         let token_bytes = text.len();
         let expires_at = token
             .time
@@ -196,7 +238,7 @@ impl TokenCache {
         self.slots.insert(
             key,
             Slot {
-                text: text.into(),
+                text,
                 token,
                 expires_at,
                 size,
@@ -266,6 +308,13 @@ fn entry_size(token: &VerifiedToken, token_bytes: usize) -> usize {
         .saturating_add(256)
 }
 
+/// Whether a slot's text is `text`: the same allocation (a request whose
+/// token was [`TokenCache::find`]-ed) or equal bytes.
+fn same_text(slot: &Rc<str>, text: &str) -> bool {
+    std::ptr::eq(slot.as_ptr(), text.as_ptr()) && slot.len() == text.len()
+        || words::equal(slot.as_bytes(), text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,8 +363,8 @@ mod tests {
         assert!(c.get(1, "t", 0, 1).is_none(), "another provider");
         assert!(c.get(0, "u", 0, 1).is_none());
         assert!(c.get(0, "t ", 0, 1).is_none());
-        assert_ne!(c.key(0, "t"), c.key(1, "t"));
-        assert_eq!(c.key(3, "t"), c.key(3, "t"));
+        assert_ne!(c.key(0, b"t"), c.key(1, b"t"));
+        assert_eq!(c.key(3, b"t"), c.key(3, b"t"));
     }
 
     #[test]
@@ -323,8 +372,8 @@ mod tests {
         let mut c = cache(10);
         c.insert("a", vt(0, 0, Some(1000)), 0);
         // Force the entry of "a" under the key "b" hashes to.
-        let slot = c.slots.remove(&c.key(0, "a")).unwrap();
-        let kb = c.key(0, "b");
+        let slot = c.slots.remove(&c.key(0, b"a")).unwrap();
+        let kb = c.key(0, b"b");
         c.slots.insert(kb, slot);
         assert!(c.get(0, "b", 0, 1).is_none());
         assert_eq!(c.len(), 1, "the other token's entry stays");
@@ -342,19 +391,26 @@ mod tests {
         let real = format!("hdr.payload-of-the-real-one.{sig}");
         let forged = format!("hdr.payload-of-the-forged-1.{sig}");
         assert_eq!(real.len(), forged.len());
-        c.insert(&real, vt(0, 0, Some(1000)), 0);
-        assert_eq!(c.key(0, &real), c.key(0, &forged), "same tail, same slot");
+        c.insert(real.as_str(), vt(0, 0, Some(1000)), 0);
+        assert_eq!(
+            c.key(0, real.as_bytes()),
+            c.key(0, forged.as_bytes()),
+            "same tail, same slot"
+        );
         for _ in 0..3 {
             assert!(c.get(0, &forged, 0, 1).is_none());
-            assert!(!c.holds(0, &forged));
+            assert!(c.find(0, forged.as_bytes()).is_none());
         }
         assert_eq!(c.len(), 1);
         assert!(c.get(0, &real, 0, 1).is_some(), "the real entry still hits");
         // Length and provider are part of the key; short tokens key on all
         // their bytes.
-        assert_ne!(c.key(0, &real), c.key(0, &format!("x{real}")));
-        assert_ne!(c.key(0, &real), c.key(1, &real));
-        assert_ne!(c.key(0, "ab"), c.key(0, "ba"));
+        assert_ne!(
+            c.key(0, real.as_bytes()),
+            c.key(0, format!("x{real}").as_bytes())
+        );
+        assert_ne!(c.key(0, real.as_bytes()), c.key(1, real.as_bytes()));
+        assert_ne!(c.key(0, b"ab"), c.key(0, b"ba"));
     }
 
     #[test]
@@ -372,10 +428,10 @@ mod tests {
         let mut c = cache(3);
         let texts: Vec<String> = (0..5).map(|i| i.to_string()).collect();
         for t in &texts[..3] {
-            c.insert(t, vt(0, 0, Some(10_000)), 0);
+            c.insert(t.as_str(), vt(0, 0, Some(10_000)), 0);
         }
         assert!(c.get(0, &texts[0], 0, 1).is_some(), "referenced");
-        c.insert(&texts[3], vt(0, 0, Some(10_000)), 0);
+        c.insert(texts[3].as_str(), vt(0, 0, Some(10_000)), 0);
         assert_eq!(c.len(), 3);
         assert!(
             c.get(0, &texts[0], 0, 1).is_some(),
@@ -383,7 +439,7 @@ mod tests {
         );
         assert!(c.get(0, &texts[1], 0, 1).is_none(), "the cold one went");
         for i in 0..1000 {
-            c.insert(&format!("x{i}"), vt(0, 0, Some(10_000)), 0);
+            c.insert(format!("x{i}").as_str(), vt(0, 0, Some(10_000)), 0);
             assert!(c.len() <= 3);
         }
     }
@@ -395,12 +451,12 @@ mod tests {
             max_bytes: 3000,
         });
         for i in 0..50 {
-            c.insert(&format!("{i:0>500}"), vt(0, 0, Some(10_000)), 0);
+            c.insert(format!("{i:0>500}").as_str(), vt(0, 0, Some(10_000)), 0);
             assert!(c.bytes() <= 3000);
         }
         assert!(c.len() <= 3);
         let huge = "h".repeat(10_000);
-        c.insert(&huge, vt(0, 0, Some(10_000)), 0);
+        c.insert(huge.as_str(), vt(0, 0, Some(10_000)), 0);
         assert!(c.get(0, &huge, 0, 1).is_none());
     }
 

@@ -26,6 +26,8 @@ mod narrate;
 mod select;
 mod validate;
 
+use std::rc::Rc;
+
 use crate::config::Unmatched;
 use crate::denial::{Denial, DenyReason};
 use crate::extract::TokenSite;
@@ -247,7 +249,9 @@ fn decide(
     if let [only] = requirement.providers.as_slice() {
         eval.provider = Some(*only);
     }
-    let Some(found) = authenticate::token(policy, requirement, req.head, trace)? else {
+    let Some(found) =
+        authenticate::token(policy, requirement, req.head, env.cache.as_deref(), trace)?
+    else {
         narrate::no_token(trace, requirement.allow_missing);
         return if requirement.allow_missing {
             Ok(Grant::default())
@@ -255,7 +259,7 @@ fn decide(
             Err(Denial::missing().into())
         };
     };
-    let pid = select::provider(policy, requirement, &found, env, trace, eval)?;
+    let pid = select::provider(policy, requirement, &found, trace, eval)?;
     let Some(provider) = policy.providers.get(pid) else {
         return Err(Denial::invalid_token(DenyReason::Malformed, "no such provider").into());
     };
@@ -274,7 +278,7 @@ fn decide(
     if let Some(cache) = env.cache.as_deref_mut()
         && !verified.cached
     {
-        cache.insert(&found.token, verified.token, env.now);
+        cache.insert(Rc::clone(&found.token), verified.token, env.now);
     }
     Ok(Grant {
         strip: (!provider.forward_token).then_some(found.site),

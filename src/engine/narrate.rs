@@ -83,12 +83,16 @@ pub fn token(trace: &mut dyn Trace, extraction: &Extraction) {
             "more than one token in the request".into()
         }),
         Extraction::Unreadable(why) => trace.step(Check::Token, false, &|| (*why).into()),
-        Extraction::Found { site, .. } => trace.step(Check::Token, true, &|| match site {
-            TokenSite::Header(h) => format!("found in header {h}"),
-            TokenSite::Param(p) => format!("found in query parameter {p}"),
-            TokenSite::Cookie(c) => format!("found in cookie {c}"),
-        }),
+        Extraction::Found { site, .. } => found(trace, site),
     }
+}
+
+pub fn found(trace: &mut dyn Trace, site: &TokenSite) {
+    trace.step(Check::Token, true, &|| match site {
+        TokenSite::Header(h) => format!("found in header {h}"),
+        TokenSite::Param(p) => format!("found in query parameter {p}"),
+        TokenSite::Cookie(c) => format!("found in cookie {c}"),
+    });
 }
 
 pub fn cache_hit(trace: &mut dyn Trace) {

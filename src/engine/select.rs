@@ -10,13 +10,12 @@ use crate::token;
 use crate::trace::Trace;
 
 use super::authenticate::{Found, reads};
-use super::{Env, Evaluation, Stop, narrate};
+use super::{Evaluation, Stop, narrate};
 
 pub fn provider(
     policy: &Policy,
     requirement: &TokenRequirement,
     found: &Found,
-    env: &Env<'_>,
     trace: &mut dyn Trace,
     eval: &mut Evaluation,
 ) -> Result<ProviderId, Stop> {
@@ -24,12 +23,9 @@ pub fn provider(
     if let [only] = candidates {
         return Ok(*only);
     }
-    let cached = env.cache.as_deref().and_then(|cache| {
-        candidates
-            .iter()
-            .copied()
-            .find(|pid| cache.holds(*pid, &found.token))
-    });
+    // The first of the candidates the cache holds the token for
+    // (authenticate looked, in the same order).
+    let cached = found.held.map(|held| held.provider);
     let chosen = match cached {
         Some(pid) => Some(pid),
         None => match token::parse(&found.token, &policy.limits) {

@@ -679,6 +679,61 @@ fn cache_hits_still_check_time_and_route() {
     assert_eq!(r.eval.cache, CacheUse::Miss);
 }
 
+/// A token the cache holds is taken as that entry's text without being
+/// scanned again; the request still gets exactly the verdict a fresh scan
+/// would give, whatever it adds around the cached bytes.
+#[test]
+fn a_cached_token_skips_the_scan_but_not_the_verdict() {
+    let p = policy_from(&config());
+    let mut cache = TokenCache::new(CacheSettings::default());
+    let token = testkit::rs256(cognito("order/post.order"));
+    assert_eq!(
+        run_with(&p, post(&token), NOW, Some(&mut cache)).eval.cache,
+        CacheUse::Miss
+    );
+    assert_eq!(
+        run_with(&p, post(&token), NOW, Some(&mut cache)).eval.cache,
+        CacheUse::Hit
+    );
+    // The cached token joined with another (two Authorization lines, as
+    // Envoy merges them) is two tokens, cached or not.
+    let joined = |a: &str, b: &str| {
+        RecordedRequest::new("POST", "/api/v1/order")
+            .with_header("authorization", format!("Bearer {a},Bearer {b}").as_bytes())
+    };
+    for req in [
+        joined(&token, &token),
+        joined(&token, "x.y.z"),
+        joined("x.y.z", &token),
+    ] {
+        let r = run_with(&p, req, NOW, Some(&mut cache));
+        assert_eq!(denied(&r).code, ErrorCode::InvalidRequest);
+    }
+    // Non-ASCII after the cached bytes: unreadable, as without a cache.
+    let mut tail = format!("Bearer {token}").into_bytes();
+    tail.extend_from_slice(b"\xff");
+    let r = run_with(
+        &p,
+        RecordedRequest::new("POST", "/api/v1/order").with_header("authorization", &tail),
+        NOW,
+        Some(&mut cache),
+    );
+    assert_denied(&r, DenyReason::Malformed, 401);
+    // The cached token in a second place is still a second token.
+    let r = run_with(
+        &p,
+        post(&token).with_header("cookie", format!("session_token={token}").as_bytes()),
+        NOW,
+        Some(&mut cache),
+    );
+    assert_eq!(denied(&r).code, ErrorCode::InvalidRequest);
+    // And the entry is untouched by all of that.
+    assert_eq!(
+        run_with(&p, post(&token), NOW, Some(&mut cache)).eval.cache,
+        CacheUse::Hit
+    );
+}
+
 /// Keys as a remote JWKS would present them.
 struct RemoteKeys<'k> {
     state: u8,

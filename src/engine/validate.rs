@@ -203,7 +203,10 @@ fn cached(
     let version = version?;
     let cache = cache.filter(|c| c.enabled())?;
     eval.cache = CacheUse::Miss;
-    let vt = cache.get(pid, &found.token, version, now)?;
+    let vt = match found.held {
+        Some(held) if held.provider == pid => cache.get_held(held, &found.token, version, now),
+        _ => cache.get(pid, &found.token, version, now),
+    }?;
     eval.cache = CacheUse::Hit;
     eval.kid.clone_from(&vt.kid);
     narrate::cache_hit(trace);
