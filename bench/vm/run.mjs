@@ -114,8 +114,8 @@ const once = (r) => {
   }
 };
 
-// Warm-up: TurboFan compiles every function up front (Envoy passes
-// --no-liftoff; Node tiers up), and the caches fill.
+// Warm-up: the caches fill (bench/vm/run.sh passes --no-liftoff, as Envoy
+// does, so TurboFan has compiled every function at load).
 for (const r of runs) for (let i = 0; i < 50000; i++) once(r);
 
 for (let round = 0; round < rounds; round++) {

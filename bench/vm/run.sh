@@ -36,6 +36,7 @@ if [ -n "${BENCH_BASELINE_WASM:-}" ]; then
 fi
 pin=()
 if command -v taskset >/dev/null 2>&1; then pin=(taskset -c 0); fi
-exec "${pin[@]}" node bench/vm/run.mjs --tokens "$tokens" \
+# --no-liftoff: what Envoy passes V8 (TurboFan only, compiled at load).
+exec "${pin[@]}" node --no-liftoff bench/vm/run.mjs --tokens "$tokens" \
   --rounds "${BENCH_VM_ROUNDS:-7}" --requests "${BENCH_VM_REQUESTS:-100000}" \
   --floor "${BENCH_FLOOR_WASM:-target/floor/wasm32-wasip1/release/bench_floor.wasm}" "${modules[@]}"
