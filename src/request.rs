@@ -22,6 +22,17 @@ struct Entry {
 pub struct RequestHead {
     buf: Vec<u8>,
     entries: Vec<Entry>,
+    /// Where the pseudo-headers every decision reads are, found once.
+    pseudo: Pseudo,
+}
+
+/// The first `:method`, `:path` and `:authority` entries (indices into
+/// `entries`): read on every request, so not searched for each time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Pseudo {
+    method: Option<usize>,
+    path: Option<usize>,
+    authority: Option<usize>,
 }
 
 /// Encodes header entries in the proxy-wasm pairs encoding (what a host
@@ -75,7 +86,32 @@ impl RequestHead {
             }
             entries.push(Entry { name, value });
         }
-        Some(RequestHead { buf, entries })
+        Some(RequestHead::indexed(buf, entries))
+    }
+
+    fn indexed(buf: Vec<u8>, entries: Vec<Entry>) -> RequestHead {
+        let mut head = RequestHead {
+            buf,
+            entries,
+            pseudo: Pseudo::default(),
+        };
+        let mut pseudo = Pseudo::default();
+        for (i, (name, _)) in head.iter().enumerate() {
+            let slot = match name {
+                b":method" => &mut pseudo.method,
+                b":path" => &mut pseudo.path,
+                b":authority" => &mut pseudo.authority,
+                _ => continue,
+            };
+            slot.get_or_insert(i);
+        }
+        head.pseudo = pseudo;
+        head
+    }
+
+    /// The value of entry `i`.
+    fn value_at(&self, i: Option<usize>) -> Option<&[u8]> {
+        self.entries.get(i?).map(|e| self.slice(e.value))
     }
 
     /// Builds a head from `(name, value)` entries (tools and tests). Names
@@ -96,7 +132,7 @@ impl RequestHead {
                 value: (v, value.len()),
             });
         }
-        RequestHead { buf, entries }
+        RequestHead::indexed(buf, entries)
     }
 
     fn slice(&self, (start, len): (usize, usize)) -> &[u8] {
@@ -125,17 +161,17 @@ impl RequestHead {
 
     /// `:method` (empty when absent).
     pub fn method(&self) -> &[u8] {
-        self.first(b":method").unwrap_or_default()
+        self.value_at(self.pseudo.method).unwrap_or_default()
     }
 
     /// `:path`, the request target with its query (empty when absent).
     pub fn target(&self) -> &[u8] {
-        self.first(b":path").unwrap_or_default()
+        self.value_at(self.pseudo.path).unwrap_or_default()
     }
 
     /// `:authority` (empty when absent).
     pub fn authority(&self) -> &[u8] {
-        self.first(b":authority").unwrap_or_default()
+        self.value_at(self.pseudo.authority).unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {
@@ -248,6 +284,35 @@ mod tests {
 
     fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
         encode_pairs(pairs)
+    }
+
+    /// The pseudo-headers found at indexing are what a search finds: the
+    /// first of each name, wherever it is, none when absent.
+    #[test]
+    fn pseudo_headers_are_the_first_of_their_name() {
+        let heads = [
+            RequestHead::from_pairs(&[(":authority", "a"), (":path", "/p"), (":method", "GET")]),
+            RequestHead::from_pairs(&[
+                ("x", "1"),
+                (":method", "PUT"),
+                (":method", "GET"),
+                (":path", "/1"),
+                (":path", "/2"),
+            ]),
+            RequestHead::from_pairs(&[("authority", "no"), ("path", "no")]),
+            RequestHead::from_pairs::<&str, &str>(&[]),
+            RequestHead::default(),
+        ];
+        for h in &heads {
+            assert_eq!(h.method(), h.first(b":method").unwrap_or_default());
+            assert_eq!(h.target(), h.first(b":path").unwrap_or_default());
+            assert_eq!(h.authority(), h.first(b":authority").unwrap_or_default());
+            let again = h.clone_reindexed();
+            assert_eq!((again.method(), again.target()), (h.method(), h.target()));
+        }
+        assert_eq!(heads[1].method(), b"PUT");
+        assert_eq!(heads[1].target(), b"/1");
+        assert_eq!(heads[2].target(), b"");
     }
 
     #[test]
