@@ -190,7 +190,47 @@ pub fn decide_twice(policy: &Policy, req: &FuzzRequest) -> (Evaluation, Plan) {
         second.cache
     );
     assert_eq!(first_plan, second_plan, "the cache changed the plan");
+    decide_primed(policy, req, &first, &first_plan);
     (first, first_plan)
+}
+
+/// Decides `req` once more with a cache primed by every piece of its
+/// header values (split at commas, a `Bearer ` prefix dropped) presented
+/// alone as a bearer token: whatever of it verifies is cached first. A
+/// token the cache holds skips the scan of its bytes (engine::authenticate),
+/// so a request that joins, extends or repeats a cached token must still
+/// get the decision it gets from a cold cache.
+fn decide_primed(policy: &Policy, req: &FuzzRequest, cold: &Evaluation, cold_plan: &Plan) {
+    let mut cache = TokenCache::new(policy.token_cache);
+    for (_, value) in &req.headers {
+        for piece in value.split(|b| *b == b',') {
+            let piece = piece.trim_ascii();
+            let token = match piece.get(..7) {
+                Some(p) if p.eq_ignore_ascii_case(b"bearer ") => piece.get(7..).unwrap_or_default(),
+                _ => piece,
+            };
+            let Ok(token) = std::str::from_utf8(token.trim_ascii()) else {
+                continue;
+            };
+            if token.is_empty() {
+                continue;
+            }
+            let primer = FuzzRequest {
+                headers: Vec::new(),
+                ..req.clone()
+            }
+            .bearer(token);
+            decide(policy, &primer, Some(&mut cache));
+        }
+    }
+    let (primed, primed_plan) = decide(policy, req, Some(&mut cache));
+    assert_eq!(
+        (&cold.outcome, cold.rule, cold.provider, &cold.kid),
+        (&primed.outcome, primed.rule, primed.provider, &primed.kid),
+        "a cache primed with the request's tokens changed the decision ({:?})",
+        primed.cache
+    );
+    assert_eq!(cold_plan, &primed_plan, "a primed cache changed the plan");
 }
 
 /// Statuses a denial may have: 400 (a path refused), 401 and 403, and 503
