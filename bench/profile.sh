@@ -12,13 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v valgrind >/dev/null 2>&1; then
-  echo "profile: installing valgrind (Debian)"
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq valgrind >/dev/null
-fi
+. bench/need.sh
+need valgrind valgrind profile
 
 # The release profile of the wasm build (opt-levels per crate, LTO), with
 # line tables so callgrind can name inlined code; a separate target dir so

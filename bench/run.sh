@@ -6,13 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "bench: installing wrk (Debian)"
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq wrk >/dev/null
-fi
+. bench/need.sh
+need wrk wrk bench
 if ! command -v taskset >/dev/null 2>&1; then
   echo "bench: taskset (util-linux) not found; running unpinned"
   export BENCH_PIN=0

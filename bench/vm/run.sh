@@ -7,13 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if ! command -v node >/dev/null 2>&1; then
-  echo "bench-vm: installing Node.js (Debian)"
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq nodejs >/dev/null
-fi
+. bench/need.sh
+need node nodejs bench-vm
 
 # A fresh key and token each run (minting one takes a second; a kept token
 # would expire).
