@@ -141,11 +141,8 @@ impl TokenCache {
         key_version: u64,
         now: u64,
     ) -> Option<Rc<VerifiedToken>> {
-        if !self.enabled() {
-            return None;
-        }
         let key = self.key(provider, text.as_bytes());
-        self.get_at(key, provider, text, key_version, now)
+        self.get_held(Held { provider, key }, text, key_version, now)
     }
 
     /// [`TokenCache::get`] for a token [`TokenCache::find`] placed: its key
@@ -160,17 +157,7 @@ impl TokenCache {
         if !self.enabled() {
             return None;
         }
-        self.get_at(held.key, held.provider, text, key_version, now)
-    }
-
-    fn get_at(
-        &mut self,
-        key: Key,
-        provider: ProviderId,
-        text: &str,
-        key_version: u64,
-        now: u64,
-    ) -> Option<Rc<VerifiedToken>> {
+        let Held { provider, key } = held;
         let slot = self.slots.get_mut(&key)?;
         // Another token with the same key: not this one's entry.
         if slot.token.provider != provider || !same_text(&slot.text, text) {

@@ -63,6 +63,16 @@ export class Host {
     return [];
   }
 
+  // The map of `type` without entry `name`.
+  drop(type, name) {
+    const m = this.map(type).filter(([n]) => n !== name);
+    if (type === 0) this.request = m; else if (type === 2) this.response = m;
+    return m;
+  }
+
+  // A property path as the module encodes it (NUL-separated), dotted.
+  path(ptr, len) { return this.str(ptr, len).split("\0").filter(Boolean).join("."); }
+
   static pairs(entries) {
     let size = 4;
     for (const [n, v] of entries) size += 8 + n.length + 1 + v.length + 1;
@@ -113,10 +123,8 @@ export class Host {
         return e ? h.give(e[1], retPtr, retSize) : NOT_FOUND;
       },
       proxy_replace_header_map_value(type, kp, kl, vp, vl) {
-        const k = h.str(kp, kl), v = h.bytes(vp, vl).slice();
-        const m = h.map(type).filter(([n]) => n !== k);
-        m.push([k, v]);
-        if (type === 0) h.request = m; else if (type === 2) h.response = m;
+        const k = h.str(kp, kl);
+        h.drop(type, k).push([k, h.bytes(vp, vl).slice()]);
         return OK;
       },
       proxy_add_header_map_value(type, kp, kl, vp, vl) {
@@ -124,18 +132,15 @@ export class Host {
         return OK;
       },
       proxy_remove_header_map_value(type, kp, kl) {
-        const k = h.str(kp, kl);
-        const m = h.map(type).filter(([n]) => n !== k);
-        if (type === 0) h.request = m; else if (type === 2) h.response = m;
+        h.drop(type, h.str(kp, kl));
         return OK;
       },
       proxy_get_property(pp, pl, retPtr, retSize) {
-        const path = h.str(pp, pl).split("\0").filter(Boolean).join(".");
-        const v = h.properties.get(path);
+        const v = h.properties.get(h.path(pp, pl));
         return v ? h.give(v, retPtr, retSize) : NOT_FOUND;
       },
       proxy_set_property(pp, pl, vp, vl) {
-        h.properties.set(h.str(pp, pl).split("\0").filter(Boolean).join("."), h.bytes(vp, vl).slice());
+        h.properties.set(h.path(pp, pl), h.bytes(vp, vl).slice());
         return OK;
       },
       proxy_get_shared_data(kp, kl, retPtr, retSize, retCas) {
