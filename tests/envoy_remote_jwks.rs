@@ -228,6 +228,48 @@ fn a_slow_idp_answers_waiting_requests_with_503_after_the_timeout() {
     envoy.assert_no_wasm_panic();
 }
 
+/// A request waiting for keys stays held while its body arrives: the
+/// filter exports no body callback (tools/wasm-trim), and Envoy must not
+/// take the body's default "continue" as leave to forward it. A forged
+/// token (right `kid`, wrong key) sent with a body is refused once the
+/// keys come, and the upstream never sees it.
+#[test]
+fn a_request_body_does_not_release_a_request_waiting_for_keys() {
+    let s = Setup::new();
+    s.jwks.set_mode(JwksMode::Slow {
+        delay: Duration::from_millis(1500),
+        body: jwks(&[s.key.jwk()]).to_string(),
+    });
+    let t = Timing {
+        timeout_ms: 10_000,
+        ..Timing::default()
+    };
+    let envoy = s.envoy(&t, 1);
+    let forged = TestKey::rsa("key-1", 2048).token(Alg::RS256, claims("order/post.order"));
+    let started = Instant::now();
+    let resp = send(
+        envoy.port(),
+        &Request::post("/api/v1/order")
+            .bearer(&forged)
+            .header("content-type", "application/json")
+            .body(r#"{"order": "a body that arrives with the headers"}"#),
+    );
+    assert_eq!(resp.status, 401, "{}", resp.body_str());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "answered after the keys came, not before: {:?}",
+        started.elapsed()
+    );
+    assert!(s.upstream.requests().is_empty(), "the upstream saw it");
+    // The same with the real key's token goes through, body and all.
+    let resp = send(
+        envoy.port(),
+        &Request::post("/api/v1/order").bearer(&s.token()).body("{}"),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body_str());
+    envoy.assert_no_wasm_panic();
+}
+
 #[test]
 fn ttl_expiry_during_an_outage_keeps_serving_with_bounded_retries() {
     let s = Setup::new();

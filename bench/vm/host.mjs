@@ -214,10 +214,12 @@ export class Host {
   }
 
   // The root context's start, as Envoy runs it. False when refused.
+  // A callback the module does not export is not called (as in Envoy),
+  // and counts as the host's default answer.
   start(rootId = 1) {
     if (this.x._initialize) this.x._initialize();
     this.x.proxy_on_context_create(rootId, 0);
-    if (!this.x.proxy_on_vm_start(rootId, 0)) return false;
+    if (this.x.proxy_on_vm_start && !this.x.proxy_on_vm_start(rootId, 0)) return false;
     return this.x.proxy_on_configure(rootId, this.pluginConfig.length) !== 0;
   }
 
@@ -230,12 +232,12 @@ export class Host {
     const x = this.x;
     x.proxy_on_context_create(ctx, rootId);
     x.proxy_on_request_headers(ctx, headers.length, 1);
-    if (this.local === null) {
+    if (this.local === null && x.proxy_on_response_headers) {
       this.response = [[":status", enc.encode("200")]];
       x.proxy_on_response_headers(ctx, 1, 0);
     }
-    x.proxy_on_log(ctx);
-    x.proxy_on_done(ctx);
+    if (x.proxy_on_log) x.proxy_on_log(ctx);
+    if (x.proxy_on_done) x.proxy_on_done(ctx);
     x.proxy_on_delete(ctx);
     return this.local ?? 200;
   }

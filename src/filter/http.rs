@@ -22,12 +22,16 @@ impl Auth {
     }
 }
 
-impl Context for Auth {
-    fn on_done(&mut self) -> bool {
+impl Context for Auth {}
+
+/// The stream is gone (answered, or the client went away): the SDK drops
+/// the context in `proxy_on_delete`. Not in `on_done`, which this filter
+/// does not export (see `CALLBACKS` in `mod.rs`).
+impl Drop for Auth {
+    fn drop(&mut self) {
         if let Some(vm) = &self.vm {
             vm.forget(self.context_id);
         }
-        true
     }
 }
 

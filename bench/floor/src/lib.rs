@@ -280,6 +280,16 @@ impl HttpContext for Request {
     }
 }
 
+/// The callbacks this floor implements: `make bench-floor` trims the
+/// SDK's other entry points (tools/wasm-trim), as `make wasm` does the
+/// filter's, so F0 enters the VM per request only to create the context,
+/// for the request headers, and to delete it: the fewest any proxy-wasm
+/// filter can.
+#[used]
+#[unsafe(link_section = "wasm_trim.callbacks")]
+static CALLBACKS: [u8; 108] = *b"proxy_on_memory_allocate proxy_on_context_create proxy_on_delete \
+proxy_on_configure proxy_on_request_headers";
+
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
         Box::new(Root { probe: Probe { kind: Kind::Nop, n: 0, metric: 0 } })
