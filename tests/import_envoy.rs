@@ -13,9 +13,8 @@
 //! --json` with the same configuration, keys, method, path, host and
 //! headers must give the same status, `WWW-Authenticate` and body.
 //!
-//! Needs the release wasm (`make wasm`, or `cargo build --release --target
-//! wasm32-wasip1 --lib`) and Envoy (`.venv/envoy`, `make setup`); a missing
-//! or stale one fails the test with what to run.
+//! Needs the release wasm (`make wasm`) and Envoy (`.venv/envoy`, `make
+//! setup`); a missing or stale one fails the test with what to run.
 
 #![allow(clippy::restriction)] // tests panic by design
 
@@ -60,8 +59,7 @@ fn require_envoy_and_fresh_wasm() {
         .collect();
     assert!(
         newer.is_empty(),
-        "{} is older than {} (and {} more filter sources): run `make wasm` \
-         (cargo build --release --target wasm32-wasip1 --lib)",
+        "{} is older than {} (and {} more filter sources): run `make wasm`",
         wasm.display(),
         newer[0].display(),
         newer.len() - 1
