@@ -65,6 +65,11 @@ impl Waiters {
         self.held.retain(|w| w.context_id != context_id);
     }
 
+    /// Whether the request is held now.
+    pub fn holds(&self, context_id: u32) -> bool {
+        self.held.iter().any(|w| w.context_id == context_id)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.held.is_empty()
     }
@@ -152,8 +157,10 @@ mod tests {
             MAX_WAITERS,
             "the provider's timeout_ms"
         );
+        assert!(w.holds(7) && !w.holds(99_999));
         w.forget(7);
         assert_eq!(w.len(), MAX_WAITERS - 1);
+        assert!(!w.holds(7), "forgotten: its body goes on (filter/http.rs)");
     }
 
     #[test]

@@ -36,7 +36,8 @@ fn the_filter_module_exports_only_the_callbacks_it_implements() {
         .map(|e| e.name)
         .filter(|n| n.starts_with(wasm_trim::CALLBACK_PREFIX))
         .collect();
-    // What a request costs in VM entries: create, request headers, delete.
+    // What a request costs in VM entries: create, request headers, delete
+    // (and its body and trailers, if any: held while it waits for keys).
     // The rest is the root context's (configuration, tick, JWKS answers)
     // and the allocator the host copies data in with.
     assert_eq!(
@@ -47,7 +48,9 @@ fn the_filter_module_exports_only_the_callbacks_it_implements() {
             "proxy_on_delete",
             "proxy_on_http_call_response",
             "proxy_on_memory_allocate",
+            "proxy_on_request_body",
             "proxy_on_request_headers",
+            "proxy_on_request_trailers",
             "proxy_on_tick",
             "proxy_on_vm_start",
         ],

@@ -54,4 +54,27 @@ impl HttpContext for Auth {
             Disposition::Responded | Disposition::Waiting => Action::Pause,
         }
     }
+
+    /// Body data of a request: held while the request waits for keys. With
+    /// Envoy's default the host keeps a paused request's body from the
+    /// filter anyway; with `allow_on_headers_stop_iteration` it does not,
+    /// and "continue" here would forward the request undecided.
+    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        self.hold_while_waiting()
+    }
+
+    /// Request trailers: as the body.
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.hold_while_waiting()
+    }
+}
+
+impl Auth {
+    fn hold_while_waiting(&self) -> Action {
+        match &self.vm {
+            Some(vm) if !vm.holds(self.context_id) => Action::Continue,
+            // Held; or never configured, and already answered 503.
+            _ => Action::Pause,
+        }
+    }
 }

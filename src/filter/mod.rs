@@ -28,20 +28,21 @@ use proxy_wasm::types::LogLevel;
 /// The proxy-wasm callbacks this filter implements, for `make wasm`
 /// (tools/wasm-trim): the SDK exports every callback of the ABI, and Envoy
 /// enters the VM on every request for each one a module exports: response
-/// headers, response body, `on_log` and `on_done` cost about 0.5 µs of
-/// Envoy CPU each (bench/PROFILE.md, "Entry points"), to run the SDK's
+/// headers, response body, `on_log` and `on_done` each cost Envoy CPU on
+/// every request (bench/PROFILE.md, "Entry points") to run the SDK's
 /// defaults. The build removes every `proxy_on_*` export not named here;
 /// the host then applies the same defaults (continue; done) without
 /// entering the VM. Implementing another callback means naming it here,
-/// or it is never called. The root context: `on_vm_start`,
-/// `on_configure`, `on_tick`, `on_http_call_response`; the HTTP context:
-/// `on_http_request_headers`; both: create and delete, and the allocator
-/// the host copies data in with.
+/// or it is never called (tests/wasm_module.rs lists them too). The root
+/// context: `on_vm_start`, `on_configure`, `on_tick`,
+/// `on_http_call_response`; the HTTP context: the request's headers, and
+/// its body and trailers (held while the request waits for keys); both:
+/// create and delete, and the allocator the host copies data in with.
 #[used]
 #[unsafe(link_section = "wasm_trim.callbacks")]
-static CALLBACKS: [u8; 168] = *b"proxy_on_memory_allocate proxy_on_context_create proxy_on_delete \
+static CALLBACKS: [u8; 216] = *b"proxy_on_memory_allocate proxy_on_context_create proxy_on_delete \
 proxy_on_vm_start proxy_on_configure proxy_on_tick proxy_on_http_call_response \
-proxy_on_request_headers";
+proxy_on_request_headers proxy_on_request_body proxy_on_request_trailers";
 
 proxy_wasm::main! {{
     // A panic aborts the VM; say why, at the level operators watch.

@@ -279,6 +279,14 @@ impl Vm {
         parked
     }
 
+    /// Whether the request is held until keys arrive (its body and
+    /// trailers must be held with it).
+    pub fn holds(&self, context_id: u32) -> bool {
+        self.waiters
+            .try_borrow()
+            .map_or(true, |w| w.holds(context_id))
+    }
+
     /// A request's stream ended (answered, or the client went away).
     pub fn forget(&self, context_id: u32) {
         if let Ok(mut waiters) = self.waiters.try_borrow_mut() {
