@@ -9,6 +9,7 @@
 //! second token, whichever of them an upstream would pick.
 
 use std::borrow::Cow;
+use std::rc::Rc;
 
 use crate::percent::decode_form;
 use crate::request::RequestHead;
@@ -20,7 +21,8 @@ pub enum TokenLocation {
     /// Lower-case header name and an optional prefix (compared ASCII
     /// case-insensitively; spaces after it are skipped).
     Header {
-        name: String,
+        /// Shared with every [`TokenSite::Header`] found there.
+        name: Rc<str>,
         prefix: Option<String>,
     },
     Param(String),
@@ -40,7 +42,7 @@ impl TokenLocation {
 /// Where a token was found, so it can be removed when not forwarded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSite {
-    Header(String),
+    Header(Rc<str>),
     Param(String),
     Cookie(String),
 }
@@ -127,7 +129,7 @@ pub fn locate<'h>(locations: &[TokenLocation], head: &'h RequestHead) -> Located
                     let Some(token) = strip_prefix(value, prefix.as_deref()) else {
                         continue;
                     };
-                    if !record(Cow::Borrowed(token), TokenSite::Header(name.clone())) {
+                    if !record(Cow::Borrowed(token), TokenSite::Header(Rc::clone(name))) {
                         return Located::Multiple;
                     }
                 }

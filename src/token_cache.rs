@@ -46,7 +46,7 @@ pub struct VerifiedToken {
     /// Key set version the signature was checked against.
     pub key_version: u64,
     pub time: TimeClaims,
-    pub kid: Option<String>,
+    pub kid: Option<Rc<str>>,
     pub scopes: Vec<String>,
     /// All claims, for rule-level claim checks.
     pub claims: Map<String, Value>,

@@ -166,7 +166,8 @@ impl From<Stop> for Outcome {
 pub struct Evaluation {
     pub rule: Option<RuleId>,
     pub provider: Option<ProviderId>,
-    pub kid: Option<String>,
+    /// Shared with the cache entry a hit came from: no copy per request.
+    pub kid: Option<Rc<str>>,
     pub cache: CacheUse,
     pub outcome: Outcome,
     /// The request target to forward when `:path` was not in normal form:

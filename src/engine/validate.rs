@@ -88,7 +88,7 @@ pub fn token(
             Denial::invalid_token(DenyReason::Algorithm, "algorithm not allowed")
         }
     })?;
-    eval.kid.clone_from(&jws.header.kid);
+    eval.kid = jws.header.kid.as_deref().map(Rc::from);
     let alg = jws.header.alg;
     let allowed = provider.algorithms.contains(alg);
     narrate::algorithm(trace, alg, allowed);
@@ -244,7 +244,7 @@ fn verified(pid: ProviderId, key_version: u64, provider: &Provider, jws: Jws<'_>
         provider: pid,
         key_version,
         time: TimeClaims::from(&c),
-        kid: jws.header.kid,
+        kid: jws.header.kid.map(Rc::from),
         scopes: c.scopes,
         claims: c.all,
         headers,

@@ -37,7 +37,7 @@ pub fn token_locations(
             continue;
         }
         locations.push(TokenLocation::Header {
-            name,
+            name: name.into(),
             prefix: h.prefix.clone(),
         });
     }

@@ -266,7 +266,7 @@ fn realm(config: &PluginConfig, problems: &mut Problems) -> Option<String> {
 fn is_token_header(providers: &[Option<Provider>], header: &str) -> bool {
     providers.iter().flatten().any(|p| {
         p.locations.iter().any(|l| {
-            matches!(l, TokenLocation::Header { name, .. } if name == header)
+            matches!(l, TokenLocation::Header { name, .. } if **name == *header)
                 || (matches!(l, TokenLocation::Cookie(_)) && header == "cookie")
         })
     })
