@@ -9,7 +9,7 @@
 //! second token, whichever of them an upstream would pick.
 
 use std::borrow::Cow;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::percent::decode_form;
 use crate::request::RequestHead;
@@ -21,8 +21,9 @@ pub enum TokenLocation {
     /// Lower-case header name and an optional prefix (compared ASCII
     /// case-insensitively; spaces after it are skipped).
     Header {
-        /// Shared with every [`TokenSite::Header`] found there.
-        name: Rc<str>,
+        /// Shared with every [`TokenSite::Header`] found there (`Arc`:
+        /// a policy is `Sync`; on wasm32 the count is a plain add).
+        name: Arc<str>,
         prefix: Option<String>,
     },
     Param(String),
@@ -42,7 +43,7 @@ impl TokenLocation {
 /// Where a token was found, so it can be removed when not forwarded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSite {
-    Header(Rc<str>),
+    Header(Arc<str>),
     Param(String),
     Cookie(String),
 }
@@ -129,7 +130,7 @@ pub fn locate<'h>(locations: &[TokenLocation], head: &'h RequestHead) -> Located
                     let Some(token) = strip_prefix(value, prefix.as_deref()) else {
                         continue;
                     };
-                    if !record(Cow::Borrowed(token), TokenSite::Header(Rc::clone(name))) {
+                    if !record(Cow::Borrowed(token), TokenSite::Header(Arc::clone(name))) {
                         return Located::Multiple;
                     }
                 }

@@ -112,7 +112,7 @@ fn check_policy(p: &Policy) {
         }
         for loc in &prov.locations {
             if let TokenLocation::Header { name, .. } = loc {
-                token_headers.push(name.clone());
+                token_headers.push(name.to_string());
             }
         }
     }
