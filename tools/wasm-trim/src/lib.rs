@@ -175,8 +175,12 @@ fn parse_exports(payload: &[u8]) -> Result<Vec<Export>, Error> {
 
 /// Every export of `module`, in order.
 pub fn exports(module: &[u8]) -> Result<Vec<Export>, Error> {
+    exports_in(&sections(module)?)
+}
+
+fn exports_in(sections: &[Section<'_>]) -> Result<Vec<Export>, Error> {
     let mut found = None;
-    for s in sections(module)? {
+    for s in sections {
         if s.id == EXPORT {
             if found.is_some() {
                 return Err(Error::TwoExportSections);
@@ -190,7 +194,11 @@ pub fn exports(module: &[u8]) -> Result<Vec<Export>, Error> {
 /// The callbacks `module` declares in its [`DECLARATION`] section; `None`
 /// without one.
 pub fn declared(module: &[u8]) -> Result<Option<Vec<String>>, Error> {
-    for s in sections(module)? {
+    declared_in(&sections(module)?)
+}
+
+fn declared_in(sections: &[Section<'_>]) -> Result<Option<Vec<String>>, Error> {
+    for s in sections {
         if s.id != CUSTOM {
             continue;
         }
@@ -216,8 +224,9 @@ pub struct Trimmed {
 
 /// Removes every `proxy_on_*` export `module` does not declare.
 pub fn trim(module: &[u8]) -> Result<Trimmed, Error> {
-    let keep = declared(module)?.ok_or(Error::Undeclared)?;
-    let all = exports(module)?;
+    let sections = sections(module)?;
+    let keep = declared_in(&sections)?.ok_or(Error::Undeclared)?;
+    let all = exports_in(&sections)?;
     let missing: Vec<String> = keep
         .iter()
         .filter(|k| !all.iter().any(|e| &e.name == *k))
@@ -235,7 +244,7 @@ pub fn trim(module: &[u8]) -> Result<Trimmed, Error> {
     let mut out = Vec::with_capacity(module.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(VERSION);
-    for s in sections(module)? {
+    for s in &sections {
         out.push(s.id);
         if s.id == EXPORT {
             let kept: Vec<&Export> = all.iter().filter(|e| !is_dropped(e)).collect();
