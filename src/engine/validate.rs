@@ -184,7 +184,7 @@ pub fn token(
     narrate::claims(trace, provider, &jws.claims, env.now, &verdict);
     verdict.map_err(|f| claim_denial(provider, &f))?;
     Ok(Verified {
-        token: Rc::new(verified(pid, key_version, provider, jws)),
+        token: Rc::new(verified(pid, key_version, provider, eval.kid.clone(), jws)),
         cached: false,
     })
 }
@@ -216,7 +216,15 @@ fn cached(
     })
 }
 
-fn verified(pid: ProviderId, key_version: u64, provider: &Provider, jws: Jws<'_>) -> VerifiedToken {
+/// `kid`: the token's, as the decision already holds it (shared, not
+/// copied again).
+fn verified(
+    pid: ProviderId,
+    key_version: u64,
+    provider: &Provider,
+    kid: Option<Rc<str>>,
+    jws: Jws<'_>,
+) -> VerifiedToken {
     let c = jws.claims;
     let headers = provider
         .claims_to_headers
@@ -244,7 +252,7 @@ fn verified(pid: ProviderId, key_version: u64, provider: &Provider, jws: Jws<'_>
         provider: pid,
         key_version,
         time: TimeClaims::from(&c),
-        kid: jws.header.kid.map(Rc::from),
+        kid,
         scopes: c.scopes,
         claims: c.all,
         headers,
